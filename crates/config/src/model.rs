@@ -1,0 +1,368 @@
+//! The configuration model: what a `supervisord.conf` means once it has been read.
+//!
+//! This is the contract between the parser (this crate) and its users (corrald, corralctl).
+//! Every value here is already validated, expanded and defaulted exactly as supervisord 4.3.0
+//! would have it; corral's own extensions (sockets, readiness, descendant clean-up) sit beside
+//! supervisord's fields and are documented where they are declared.
+//!
+//! Types are plain data: no I/O, no handles. Equality is structural and is what `update` uses
+//! to decide whether a group changed (supervisord compares its config objects the same way).
+
+use std::collections::BTreeMap;
+
+/// A signal number (`libc::SIGTERM` …). Names are handled by [`crate::signals`].
+pub type Signal = i32;
+
+/// Everything one configuration file (with its includes) says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Absolute path of the main configuration file.
+    pub path: String,
+    /// `%(here)s` of the main file: its directory.
+    pub here: String,
+    pub supervisord: SupervisordConfig,
+    pub unix_http_servers: Vec<UnixHttpServerConfig>,
+    pub inet_http_servers: Vec<InetHttpServerConfig>,
+    /// `[rpcinterface:x]` sections, accepted and recorded; corrald serves its built-in
+    /// `supervisor` interface whatever the factory says.
+    pub rpcinterfaces: Vec<RpcInterfaceConfig>,
+    /// `[supervisorctl]`, read by corralctl (supervisord ignores it).
+    pub supervisorctl: Option<SupervisorctlConfig>,
+    /// Process groups in supervisord's start order: priority, then name.
+    pub groups: Vec<GroupConfig>,
+    /// corral: `[socket:NAME]` sections, in file order.
+    pub sockets: Vec<SocketConfig>,
+    /// Non-fatal remarks supervisord logs at WARN after start (same wording).
+    pub warnings: Vec<String>,
+    /// Remarks supervisord logs at INFO after start (e.g. `Included extra file "x" during parsing`).
+    pub infos: Vec<String>,
+    /// Every file read, main file first.
+    pub files: Vec<String>,
+}
+
+/// `[supervisord]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupervisordConfig {
+    pub logfile: String,
+    pub logfile_maxbytes: u64,
+    pub logfile_backups: u32,
+    pub loglevel: LogLevel,
+    pub pidfile: String,
+    pub nodaemon: bool,
+    pub silent: bool,
+    pub minfds: u64,
+    pub minprocs: u64,
+    pub umask: u32,
+    /// `user=` as written; resolved by corrald at start-up (supervisord does the same).
+    pub user: Option<String>,
+    pub directory: Option<String>,
+    pub identifier: String,
+    pub childlogdir: String,
+    pub nocleanup: bool,
+    pub strip_ansi: bool,
+    /// `environment=`, merged under every program's own.
+    pub environment: BTreeMap<String, String>,
+    /// The URL children get as `SUPERVISOR_SERVER_URL` unless their own `serverurl` says
+    /// otherwise: `unix://<file>` of the first unix server, else `http://host:port` of the
+    /// first inet server, else `None` (supervisord's rule).
+    pub serverurl: Option<String>,
+    /// corral: where corrald records the processes it runs, so that a successor can stop
+    /// them if corrald itself was killed. Default: `<pidfile>.state`.
+    pub statefile: String,
+}
+
+/// supervisord's log levels, with their numeric values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    Blather = 3,
+    Trace = 5,
+    Debug = 10,
+    Info = 20,
+    Warn = 30,
+    Error = 40,
+    Critical = 50,
+}
+
+impl LogLevel {
+    /// The four-letter name in the main log (`INFO`, `WARN`, `CRIT`, …).
+    pub fn label(self) -> &'static str {
+        match self {
+            LogLevel::Blather => "BLAT",
+            LogLevel::Trace => "TRAC",
+            LogLevel::Debug => "DEBG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERRO",
+            LogLevel::Critical => "CRIT",
+        }
+    }
+
+    /// The word used in config files (`loglevel=warn`).
+    pub fn word(self) -> &'static str {
+        match self {
+            LogLevel::Blather => "blather",
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+            LogLevel::Critical => "critical",
+        }
+    }
+}
+
+/// A user name or uid with its resolution (at parse time, as supervisord does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSpec {
+    /// As written in the file (name or number).
+    pub spec: String,
+    pub uid: u32,
+    /// Primary gid of that user (from passwd).
+    pub gid: u32,
+}
+
+/// `user[:group]` for socket ownership (`chown=`, `socket_owner=`, `[socket:x] owner=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerSpec {
+    pub spec: String,
+    pub uid: u32,
+    /// `None` keeps the group (supervisord's -1).
+    pub gid: Option<u32>,
+}
+
+/// `[unix_http_server]` (or `[unix_http_server:name]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixHttpServerConfig {
+    pub section: String,
+    pub file: String,
+    pub chmod: u32,
+    pub chown: Option<OwnerSpec>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// `[inet_http_server]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InetHttpServerConfig {
+    pub section: String,
+    /// `""` for all interfaces (`*:9001` or `:9001`), as supervisord's `inet_address`.
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// `[rpcinterface:name]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcInterfaceConfig {
+    pub name: String,
+    /// `supervisor.rpcinterface_factory`, as written.
+    pub factory: String,
+    /// Every other key of the section, passed to the factory by supervisord.
+    pub extras: BTreeMap<String, String>,
+}
+
+/// `[supervisorctl]`: what corralctl reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SupervisorctlConfig {
+    pub serverurl: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub prompt: Option<String>,
+    pub history_file: Option<String>,
+}
+
+/// One process group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupConfig {
+    pub name: String,
+    pub priority: i64,
+    pub kind: GroupKind,
+    /// In supervisord's internal order (priority, then as listed).
+    pub processes: Vec<ProcessConfig>,
+}
+
+/// How a group came to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupKind {
+    /// A `[program:x]` section: a homogeneous group named after the program.
+    Program,
+    /// A `[group:x]` section with `programs=`.
+    Heterogeneous,
+    /// `[eventlistener:x]`: a pool of event listeners.
+    EventListener(EventListenerPool),
+    /// `[fcgi-program:x]`: a homogeneous group sharing one socket passed as fd 0.
+    FastCgi(FcgiSocket),
+}
+
+/// The pool settings of an `[eventlistener:x]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventListenerPool {
+    /// Upper-case event type names (`PROCESS_STATE`, `TICK_60`, …), sorted.
+    pub events: Vec<String>,
+    pub buffer_size: usize,
+    /// As written; corrald always applies supervisord's default handler (`OK` accepts).
+    pub result_handler: String,
+}
+
+/// `[fcgi-program:x] socket=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FcgiSocket {
+    /// The URL as written after expansion (`unix:///path` or `tcp://host:port`).
+    pub url: String,
+    pub owner: Option<OwnerSpec>,
+    pub mode: Option<u32>,
+    pub backlog: Option<u32>,
+}
+
+/// `autorestart=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoRestart {
+    Never,
+    Unexpected,
+    Always,
+}
+
+/// A child log destination (`stdout_logfile=`/`stderr_logfile=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFile {
+    /// `AUTO`: a file in `childlogdir`, named at start-up and removed at the next start.
+    Auto,
+    /// `NONE` (or redirected stderr): nothing is written.
+    None,
+    /// An explicit path (`/dev/stdout` included).
+    Path(String),
+}
+
+/// Per-channel (stdout or stderr) log settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelConfig {
+    pub logfile: LogFile,
+    pub logfile_maxbytes: u64,
+    pub logfile_backups: u32,
+    pub capture_maxbytes: u64,
+    pub events_enabled: bool,
+    pub syslog: bool,
+}
+
+/// corral: when a program counts as started (STARTING → RUNNING).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// supervisord's rule: alive for `startsecs` seconds.
+    Startsecs,
+    /// sd_notify: the child sends `READY=1` on `NOTIFY_SOCKET`.
+    Notify,
+    /// A TCP connect to `host:port` succeeds.
+    Tcp { host: String, port: u16 },
+    /// An HTTP GET answers 2xx. `url` is `http://host:port/path`.
+    Http { url: String },
+    /// A command exits 0 (run with `/bin/sh -c`).
+    Exec { command: String },
+}
+
+/// One process, fully expanded (a `numprocs=N` program yields N of these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessConfig {
+    /// Process name (after `process_name` expansion).
+    pub name: String,
+    /// Name of the group it belongs to.
+    pub group: String,
+    /// The section it came from (`program:web`), and the file that holds that section.
+    pub section: String,
+    pub file: String,
+    /// Whether this is an event listener (its stdout is the listener protocol).
+    pub is_listener: bool,
+    pub command: String,
+    pub directory: Option<String>,
+    pub umask: Option<u32>,
+    pub priority: i64,
+    pub autostart: bool,
+    pub autorestart: AutoRestart,
+    pub startsecs: u64,
+    pub startretries: u64,
+    pub user: Option<UserSpec>,
+    pub stdout: ChannelConfig,
+    pub stderr: ChannelConfig,
+    pub stopsignal: Signal,
+    pub stopwaitsecs: u64,
+    pub stopasgroup: bool,
+    pub killasgroup: bool,
+    pub exitcodes: Vec<i32>,
+    pub redirect_stderr: bool,
+    /// The final additions to the child's environment: `[supervisord] environment` merged
+    /// under the program's own.
+    pub environment: BTreeMap<String, String>,
+    /// `serverurl=`; `None` means AUTO (use the daemon's).
+    pub serverurl: Option<String>,
+    pub numprocs: u32,
+    pub numprocs_start: u32,
+    pub process_num: u32,
+    /// corral: after the main process stops or exits, stop whatever it left behind (its
+    /// process group, its session, and orphans of its tree). Default true.
+    /// Key: `stopdescendants`.
+    pub stopdescendants: bool,
+    /// corral: names of `[socket:x]` sections passed as fds 3, 4, … (`sockets=`).
+    pub sockets: Vec<String>,
+    /// corral: `readiness=`.
+    pub readiness: Readiness,
+    /// corral: `readiness_timeout=` in seconds (default 60); after it a STARTING process
+    /// that is not ready counts as a failed start.
+    pub readiness_timeout: u64,
+}
+
+/// corral: `[socket:NAME]`, a listening socket owned by corrald.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketConfig {
+    pub name: String,
+    /// As written (after expansion).
+    pub listen: String,
+    pub address: ListenAddress,
+    /// `backlog=`, default 2048 (capped by the kernel's somaxconn).
+    pub backlog: u32,
+    /// Unix sockets: `mode=` (default 0660) and `owner=user[:group]`.
+    pub mode: u32,
+    pub owner: Option<OwnerSpec>,
+    /// `reuseport=`, default false.
+    pub reuseport: bool,
+    /// `ipv6only=` for IPv6 addresses, default false (dual-stack `[::]`).
+    pub ipv6only: bool,
+    /// `nodelay=` (TCP_NODELAY, inherited by accepted connections), default false.
+    pub nodelay: bool,
+    /// `keepalive=` (SO_KEEPALIVE), default false.
+    pub keepalive: bool,
+}
+
+/// Where a `[socket:x]` listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddress {
+    /// `tcp://HOST:PORT` or `tcp://[V6]:PORT`; `host` without brackets.
+    Tcp { host: String, port: u16 },
+    /// `unix:///absolute/path`.
+    Unix { path: String },
+}
+
+impl Config {
+    /// All processes, in group order.
+    pub fn processes(&self) -> impl Iterator<Item = &ProcessConfig> {
+        self.groups.iter().flat_map(|g| g.processes.iter())
+    }
+
+    pub fn group(&self, name: &str) -> Option<&GroupConfig> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    pub fn socket(&self, name: &str) -> Option<&SocketConfig> {
+        self.sockets.iter().find(|s| s.name == name)
+    }
+}
+
+impl ProcessConfig {
+    /// supervisord's namespec: `group:name`, or just `name` when both are equal.
+    pub fn namespec(&self) -> String {
+        if self.group == self.name {
+            self.name.clone()
+        } else {
+            format!("{}:{}", self.group, self.name)
+        }
+    }
+}

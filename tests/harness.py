@@ -1,0 +1,204 @@
+"""Test harness: start real daemons (corrald or supervisord 4.3.0) in a temp dir and talk to them.
+
+Every daemon gets its own directory, its own unix socket, and is stopped by pid (then by
+process group) when the test ends; nothing is ever killed by name.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import xmlrpc.client
+
+from supervisor.xmlrpc import SupervisorTransport
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN_DIR = os.environ.get("CORRAL_BIN_DIR", os.path.join(REPO, "target", "debug"))
+VENV_BIN = os.path.dirname(sys.executable)
+
+
+def corral_bin(name):
+    """Path of a corral binary (corrald, corralctl)."""
+    path = os.path.join(BIN_DIR, name)
+    if not os.path.exists(path):
+        raise RuntimeError("%s not built (expected at %s): run cargo build" % (name, path))
+    return path
+
+
+def venv_bin(name):
+    """Path of a tool installed in the test venv (supervisord, supervisorctl, gunicorn)."""
+    return os.path.join(VENV_BIN, name)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, timeout=10.0, interval=0.01, what=None):
+    """Poll `cond` until it returns something truthy; return that value, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = cond()
+            if value:
+                return value
+        except Exception as exc:  # the condition may fail while things start up
+            last_exc = exc
+        if time.monotonic() > deadline:
+            msg = "timed out after %.1fs waiting for %s" % (timeout, what or getattr(cond, "__name__", cond))
+            if last_exc is not None:
+                msg += " (last error: %r)" % (last_exc,)
+            raise AssertionError(msg)
+        time.sleep(interval)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie still "exists"; treat it as dead
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Daemon:
+    """One supervisor daemon (kind 'corral' or 'supervisord') in its own directory.
+
+    `programs` is the text of the config after the standard header; use {here} for the
+    daemon's directory. The header sets nodaemon, a unix socket, logfile, pidfile and
+    childlogdir inside that directory.
+    """
+
+    def __init__(self, kind, tmpdir, programs="", header_extra="", unix=True, inet_port=None,
+                 loglevel="debug", env=None):
+        self.kind = kind
+        self.dir = str(tmpdir)
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock = os.path.join(self.dir, "supervisor.sock")
+        self.logfile = os.path.join(self.dir, "daemon.log")
+        self.pidfile = os.path.join(self.dir, "daemon.pid")
+        self.conf = os.path.join(self.dir, "supervisord.conf")
+        self.inet_port = inet_port
+        self.proc = None
+        self.env = env
+        parts = [
+            "[supervisord]",
+            "nodaemon=true",
+            "logfile=%s" % self.logfile,
+            "pidfile=%s" % self.pidfile,
+            "childlogdir=%s" % self.dir,
+            "loglevel=%s" % loglevel,
+            header_extra.strip(),
+            "",
+        ]
+        if unix:
+            parts += ["[unix_http_server]", "file=%s" % self.sock, ""]
+        if inet_port:
+            parts += ["[inet_http_server]", "port=127.0.0.1:%d" % inet_port, ""]
+        parts += [
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            "serverurl=unix://%s" % self.sock if unix else "serverurl=http://127.0.0.1:%d" % inet_port,
+            "",
+            textwrap.dedent(programs).replace("{here}", self.dir),
+        ]
+        self.write_config("\n".join(parts))
+
+    def write_config(self, text):
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    @property
+    def argv(self):
+        if self.kind == "corral":
+            return [corral_bin("corrald"), "-n", "-c", self.conf]
+        return [venv_bin("supervisord"), "-n", "-c", self.conf]
+
+    def start(self, wait=True):
+        env = dict(os.environ)
+        if self.env:
+            env.update(self.env)
+        self.stdout = open(os.path.join(self.dir, "daemon.stdout"), "wb")
+        # Its own session: a stray signal to the test runner's group never reaches it, and
+        # clean-up can target exactly its process group.
+        self.proc = subprocess.Popen(self.argv, cwd=self.dir, stdout=self.stdout,
+                                     stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        if wait:
+            wait_for(self.responding, timeout=20, what="%s to answer on its socket" % self.kind)
+        return self
+
+    def responding(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("%s exited with %s:\n%s" % (self.kind, self.proc.returncode, self.output()))
+        try:
+            return self.rpc().supervisor.getState()["statename"] == "RUNNING"
+        except (OSError, xmlrpc.client.Fault):
+            return False
+
+    def rpc(self):
+        if self.inet_port and not os.path.exists(self.sock):
+            return xmlrpc.client.ServerProxy("http://127.0.0.1:%d/RPC2" % self.inet_port)
+        return xmlrpc.client.ServerProxy(
+            "http://127.0.0.1", transport=SupervisorTransport(None, None, "unix://" + self.sock))
+
+    def ctl(self, *args, client="supervisorctl", input=None, timeout=60):
+        """Run supervisorctl (Python, 4.3.0) or corralctl against this daemon."""
+        exe = venv_bin("supervisorctl") if client == "supervisorctl" else corral_bin("corralctl")
+        r = subprocess.run([exe, "-c", self.conf] + list(args), capture_output=True, text=True,
+                           input=input, timeout=timeout)
+        return r.returncode, r.stdout, r.stderr
+
+    def output(self):
+        try:
+            with open(os.path.join(self.dir, "daemon.stdout"), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def mainlog(self):
+        try:
+            with open(self.logfile, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def info(self, name):
+        return self.rpc().supervisor.getProcessInfo(name)
+
+    def state(self, name):
+        return self.info(name)["statename"]
+
+    def wait_state(self, name, *states, timeout=10):
+        return wait_for(lambda: self.state(name) in states and self.info(name), timeout=timeout,
+                        what="%s to reach %s" % (name, "/".join(states)))
+
+    def stop(self, timeout=30):
+        """SIGTERM the daemon by pid and wait; escalate to SIGKILL of its process group."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=10)
+        self.stdout.close()
+        self.proc = None
