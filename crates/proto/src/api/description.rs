@@ -1,0 +1,180 @@
+//! The `description` text of `getProcessInfo`, as `rpcinterface._interpretProcessInfo`
+//! writes it (and as `supervisorctl status` prints it).
+
+use super::states::ProcessState;
+
+/// The `spawnerr` supervisord records when a process dies before `startsecs`.
+pub const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have details)";
+
+/// `_interpretProcessInfo`:
+/// * RUNNING: `pid 123, uptime 0:00:05` (uptime `now - start`, never negative, written as
+///   Python's `str(timedelta)`: `1 day, 2:03:04`);
+/// * FATAL, BACKOFF: the spawn error, or `unknown error (try "tail NAME")`;
+/// * STOPPED, EXITED: the stop time in local time, `Jan 01 12:00 AM`, or `Not started`
+///   if the process never started (`start == 0`);
+/// * anything else: empty.
+///
+/// `name` is the process name (not the namespec), as supervisord uses it.
+pub fn process_description(
+    name: &str,
+    state: ProcessState,
+    start: i32,
+    stop: i32,
+    now: i32,
+    pid: i32,
+    spawnerr: &str,
+) -> String {
+    match state {
+        ProcessState::Running => {
+            format!(
+                "pid {pid}, uptime {}",
+                format_uptime(i64::from(now) - i64::from(start))
+            )
+        }
+        ProcessState::Fatal | ProcessState::Backoff => {
+            if spawnerr.is_empty() {
+                format!("unknown error (try \"tail {name}\")")
+            } else {
+                spawnerr.to_owned()
+            }
+        }
+        ProcessState::Stopped | ProcessState::Exited => {
+            if start != 0 {
+                format_stop_time(i64::from(stop))
+            } else {
+                "Not started".to_owned()
+            }
+        }
+        ProcessState::Starting | ProcessState::Stopping | ProcessState::Unknown => String::new(),
+    }
+}
+
+/// Python's `str(datetime.timedelta(seconds=secs))` for whole seconds, with negative
+/// values clamped to zero (supervisord's "system time set back" rule).
+pub fn format_uptime(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let hms = format!("{}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+    match days {
+        0 => hms,
+        1 => format!("1 day, {hms}"),
+        _ => format!("{days} days, {hms}"),
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `strftime('%b %d %I:%M %p')` of `time.localtime(secs)`.
+///
+/// supervisord never calls `setlocale(LC_TIME)`, so Python formats in the C locale whatever
+/// the environment says; the fields are written here by hand from `localtime_r` so that
+/// corral matches that even if its process changes locale.
+pub fn format_stop_time(secs: i64) -> String {
+    let (month, day, hour, minute) = local_fields(secs).unwrap_or_else(|| utc_fields(secs));
+    let hour12 = if hour % 12 == 0 { 12 } else { hour % 12 };
+    let ampm = if hour < 12 { "AM" } else { "PM" };
+    let month = MONTHS.get(month as usize).copied().unwrap_or("???");
+    format!("{month} {day:02} {hour12:02}:{minute:02} {ampm}")
+}
+
+unsafe extern "C" {
+    /// POSIX `tzset` (declared here: the libc crate does not export it on every target).
+    fn tzset();
+}
+
+/// (month 0-11, day, hour, minute) of `secs` in local time.
+fn local_fields(secs: i64) -> Option<(i32, i32, i32, i32)> {
+    // time_t is 32 bits on some targets; there the conversion can fail.
+    #[allow(clippy::useless_conversion)]
+    let t: libc::time_t = secs.try_into().ok()?;
+    // SAFETY: `libc::tm` is plain old data (integers and, on some targets, a `tm_zone`
+    // pointer for which null is valid), so the all-zero value is a valid instance.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: tzset has no preconditions. Calling it first makes localtime_r follow the
+    // current TZ as Python's time.localtime does (localtime_r alone need not re-read TZ).
+    unsafe { tzset() };
+    // SAFETY: both pointers are valid for the duration of the call; localtime_r is the
+    // reentrant variant and writes only to `tm`.
+    let r = unsafe { libc::localtime_r(&t, &mut tm) };
+    if r.is_null() {
+        return None;
+    }
+    Some((tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min))
+}
+
+/// The same fields in UTC, for times the C library cannot convert.
+fn utc_fields(secs: i64) -> (i32, i32, i32, i32) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 2 } else { mp - 10 };
+    (
+        month as i32,
+        day as i32,
+        (rem / 3600) as i32,
+        (rem % 3600 / 60) as i32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptime_is_python_timedelta() {
+        assert_eq!(format_uptime(0), "0:00:00");
+        assert_eq!(format_uptime(5), "0:00:05");
+        assert_eq!(format_uptime(3599), "0:59:59");
+        assert_eq!(format_uptime(36_000), "10:00:00");
+        assert_eq!(format_uptime(86_400), "1 day, 0:00:00");
+        assert_eq!(format_uptime(2 * 86_400 + 3723), "2 days, 1:02:03");
+        assert_eq!(format_uptime(-50), "0:00:00");
+    }
+
+    #[test]
+    fn descriptions_by_state() {
+        let d = |state, start, stop, now, spawnerr| {
+            process_description("cat", state, start, stop, now, 42, spawnerr)
+        };
+        assert_eq!(
+            d(ProcessState::Running, 100, 0, 105, ""),
+            "pid 42, uptime 0:00:05"
+        );
+        assert_eq!(
+            d(ProcessState::Running, 200, 0, 100, ""),
+            "pid 42, uptime 0:00:00"
+        );
+        assert_eq!(
+            d(ProcessState::Backoff, 1, 2, 3, EXITED_TOO_QUICKLY),
+            EXITED_TOO_QUICKLY
+        );
+        assert_eq!(
+            d(ProcessState::Fatal, 1, 2, 3, ""),
+            "unknown error (try \"tail cat\")"
+        );
+        assert_eq!(d(ProcessState::Stopped, 0, 0, 3, ""), "Not started");
+        assert_eq!(d(ProcessState::Exited, 0, 50, 3, ""), "Not started");
+        assert_eq!(d(ProcessState::Starting, 1, 2, 3, "x"), "");
+        assert_eq!(d(ProcessState::Stopping, 1, 2, 3, "x"), "");
+        assert_eq!(d(ProcessState::Unknown, 1, 2, 3, "x"), "");
+        // Stop times depend on TZ; tests/description_vs_python.rs pins TZ and compares
+        // with supervisor itself. Here only the shape is checked.
+        let s = d(ProcessState::Stopped, 1, 0, 3, "");
+        assert_eq!(s.len(), "Jan 01 12:00 AM".len(), "{s}");
+    }
+
+    #[test]
+    fn utc_fallback_fields() {
+        assert_eq!(utc_fields(0), (0, 1, 0, 0));
+        // 2026-11-22 01:31:18 UTC
+        assert_eq!(utc_fields(1_795_311_078), (10, 22, 1, 31));
+        assert_eq!(utc_fields(951_825_600), (1, 29, 12, 0)); // 2000-02-29 12:00
+    }
+}
