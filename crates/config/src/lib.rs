@@ -5,9 +5,105 @@
 //! `numprocs`). Everything the parser needs from the machine (files, globs, users, the
 //! environment, the host name) comes through the [`host::Host`] trait, so the parser itself is
 //! pure and testable; [`host::RealHost`] is the one implementation that touches the system.
+//!
+//! Modules, one concern each:
+//! * [`ini`]: Python's `configparser` with supervisord's settings;
+//! * [`pyformat`]: Python's `%` formatting and supervisord's `expand()`;
+//! * [`datatypes`]: supervisord's value converters and their messages;
+//! * [`shlex`]: Python's `shlex` (posix split for `command=`, the lexer `environment=` uses);
+//! * [`pypath`], [`pyglob`], [`pystr`]: `posixpath`, `glob`/`fnmatch`, `str` behaviour;
+//! * [`signals`]: signal names and numbers;
+//! * `loader`: supervisord's reading of the file (groups, processes, servers, includes);
+//! * `corral`: corral's extensions (`[socket:x]`, readiness, ...) and extra checks;
+//! * `view`: the JSON view `corrald --check --json` prints;
+//! * `ctl`: what corralctl reads.
 
+pub mod datatypes;
 pub mod error;
+pub mod host;
+pub mod ini;
 pub mod model;
+pub mod pyformat;
+pub mod pyglob;
+pub mod pypath;
+pub mod pystr;
+pub mod shlex;
+pub mod signals;
 
+mod corral;
+mod ctl;
+mod loader;
+mod unicode_tables;
+mod view;
+
+pub use corral::{parse_listen, parse_readiness};
+pub use ctl::{load_ctl, search_default_config};
 pub use error::ConfigError;
 pub use model::*;
+pub use view::view_json;
+
+/// supervisord's command-line settings (`supervisord -l FILE -n ...`). Each one given wins
+/// over the file, and is checked with the same converter as the file's value; an error names
+/// the flag (`invalid value for --minfds 'x': ...`, supervisord's wording).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub logfile: Option<String>,
+    pub logfile_maxbytes: Option<String>,
+    pub logfile_backups: Option<String>,
+    pub loglevel: Option<String>,
+    pub pidfile: Option<String>,
+    pub nodaemon: bool,
+    pub silent: bool,
+    pub minfds: Option<String>,
+    pub minprocs: Option<String>,
+    pub umask: Option<String>,
+    pub user: Option<String>,
+    pub directory: Option<String>,
+    pub identifier: Option<String>,
+    pub childlogdir: Option<String>,
+    pub nocleanup: bool,
+    pub strip_ansi: bool,
+}
+
+/// The result of reading a configuration.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// What the file says, as far as it could be read. `Some` even when there are errors
+    /// (bad values fall back to their defaults), so that `--check` can show it; `None` only
+    /// when the main file itself cannot be read.
+    pub config: Option<Config>,
+    /// Every problem, in the order found. Empty means the daemon can run this config.
+    pub errors: Vec<ConfigError>,
+    /// corral's own remarks (ignored plugins, unknown sections and keys, missing log
+    /// directories, a gunicorn that would be killed mid-drain, ...).
+    pub corral_warnings: Vec<String>,
+    meta: loader::Meta,
+}
+
+impl Loaded {
+    /// The config if it has no errors at all, else every error.
+    pub fn into_result(self) -> Result<Config, Vec<ConfigError>> {
+        match self.config {
+            Some(c) if self.errors.is_empty() => Ok(c),
+            _ => Err(self.errors),
+        }
+    }
+
+    /// True when every error is about this host (unknown users, a missing `directory=`),
+    /// not about the file.
+    pub fn only_host_errors(&self) -> bool {
+        self.errors.iter().all(|e| e.host_dependent)
+    }
+}
+
+/// Read `path` (and its includes) as supervisord would, with `overrides` from the command
+/// line. The working directory, environment and users are `host`'s.
+pub fn load(path: &str, host: &dyn host::Host, overrides: &Overrides) -> Loaded {
+    let out = loader::Loader::new(path, host).run(overrides);
+    Loaded {
+        config: out.config,
+        errors: out.errors,
+        corral_warnings: out.corral_warnings,
+        meta: out.meta,
+    }
+}

@@ -366,3 +366,19 @@ impl ProcessConfig {
         }
     }
 }
+
+/// What corralctl takes from a configuration file: supervisorctl's `ClientOptions.read_config`
+/// (the `[supervisorctl]` section of the main file, `%(here)s` and `%(ENV_X)s` expanded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtlSettings {
+    /// `serverurl=`; `unix://` paths normalized. Without it: the daemon's own URL from
+    /// `[unix_http_server]`/`[inet_http_server]` (supervisord's rule), else
+    /// `unix:///tmp/supervisor.sock`.
+    pub serverurl: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Default `supervisor`.
+    pub prompt: String,
+    /// Normalized path, if set.
+    pub history_file: Option<String>,
+}

@@ -1,0 +1,178 @@
+//! What the client side reads: supervisorctl's `ClientOptions.read_config`, and the list of
+//! places supervisord and supervisorctl look for a config when `-c` is not given.
+
+use crate::error::ConfigError;
+use crate::host::Host;
+use crate::ini::Ini;
+use crate::model::CtlSettings;
+use crate::pyformat::{self, Expansions, PyVal};
+use crate::{datatypes as dt, pypath};
+
+/// `Options.searchpaths` for an executable started as `argv0`.
+pub fn search_paths(argv0: &str) -> Vec<String> {
+    // here = dirname(dirname(sys.argv[0])): the directory above the executable's.
+    let here = pypath::dirname(&pypath::dirname(argv0));
+    vec![
+        pypath::join(&pypath::join(&here, "etc"), "supervisord.conf"),
+        pypath::join(&here, "supervisord.conf"),
+        "supervisord.conf".into(),
+        "etc/supervisord.conf".into(),
+        "/etc/supervisord.conf".into(),
+        "/etc/supervisor/supervisord.conf".into(),
+    ]
+}
+
+/// supervisord's `default_configfile`: the first of [`search_paths`] that exists.
+pub fn search_default_config(host: &dyn Host, argv0: &str) -> Option<String> {
+    search_paths(argv0).into_iter().find(|p| host.exists(p))
+}
+
+/// supervisorctl's reading of `path`: the main file only (supervisorctl does not follow
+/// `[include]`), which must have a `[supervisorctl]` section.
+pub fn load_ctl(path: &str, host: &dyn Host) -> Result<CtlSettings, Vec<ConfigError>> {
+    let cwd = host.cwd();
+    let abs = pypath::abspath(path, &cwd);
+    let here = pypath::dirname(&pypath::normalize_path(path, host, &cwd));
+    let err = |line: Option<usize>, option: Option<&str>, message: String| ConfigError {
+        file: Some(abs.clone()),
+        line,
+        section: option.map(|_| "supervisorctl".to_string()),
+        option: option.map(String::from),
+        message,
+        host_dependent: false,
+    };
+    let bytes = match host.read_file(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(vec![err(
+                None,
+                None,
+                format!("could not find config file {path}"),
+            )]);
+        }
+        Err(e) => {
+            return Err(vec![err(
+                None,
+                None,
+                format!("could not read config file {path}: {e}"),
+            )]);
+        }
+    };
+    let text = String::from_utf8(bytes)
+        .map_err(|_| vec![err(None, None, "the file is not valid UTF-8".into())])?;
+    let mut ini = Ini::new();
+    let parse_errors = ini.read(&text, path, &abs);
+    let mut errors: Vec<ConfigError> = parse_errors
+        .iter()
+        .map(|e| err(Some(e.line), None, e.python_message()))
+        .collect();
+    const S: &str = "supervisorctl";
+    if !ini.has_section(S) {
+        errors.push(err(
+            None,
+            None,
+            ".ini file does not include supervisorctl section".into(),
+        ));
+        return Err(errors);
+    }
+    let environ: Expansions = host
+        .env_vars()
+        .into_iter()
+        .map(|(k, v)| (format!("ENV_{k}"), PyVal::Str(v)))
+        .collect();
+    let mut with_here = environ.clone();
+    with_here.insert("here".into(), PyVal::Str(here.clone()));
+    let mut get = |key: &str, names: &Expansions| -> Option<String> {
+        let o = ini.get(S, key)?;
+        match pyformat::expand(&o.value, names, &format!("{S}.{key}")) {
+            Ok(v) => Some(v),
+            Err(msg) => {
+                errors.push(err(Some(o.line), Some(key), msg));
+                None
+            }
+        }
+    };
+    let serverurl = get("serverurl", &with_here);
+    let prompt = get("prompt", &environ);
+    let username = get("username", &environ);
+    let password = get("password", &environ);
+    let history_file = get("history_file", &with_here);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let serverurl = match serverurl {
+        Some(u) => match u.strip_prefix("unix://") {
+            Some(p) => format!("unix://{}", pypath::normalize_path(p, host, &cwd)),
+            None => u,
+        },
+        None => default_serverurl(&ini, host, &here, &cwd),
+    };
+    Ok(CtlSettings {
+        serverurl,
+        username,
+        password,
+        prompt: prompt.unwrap_or_else(|| "supervisor".into()),
+        history_file: history_file
+            .filter(|h| !h.is_empty())
+            .map(|h| pypath::normalize_path(&h, host, &cwd)),
+    })
+}
+
+/// Without `serverurl=`, the URL the daemon itself gives its children: the first
+/// `[unix_http_server]` file, else the last `[inet_http_server]` port (supervisord's loop
+/// keeps the last), else the conventional socket.
+fn default_serverurl(ini: &Ini, host: &dyn Host, here: &str, cwd: &str) -> String {
+    let mut names = Expansions::new();
+    names.insert("here".into(), PyVal::Str(here.to_string()));
+    for s in ini
+        .sections()
+        .filter(|s| s.name.starts_with("unix_http_server"))
+    {
+        if let Some(o) = ini.get(&s.name, "file") {
+            if let Ok(f) = pyformat::expand(&o.value, &names, "file") {
+                return format!(
+                    "unix://{}",
+                    pypath::normalize_path(crate::pystr::strip(&f), host, cwd)
+                );
+            }
+        }
+    }
+    let mut url = None;
+    for s in ini
+        .sections()
+        .filter(|s| s.name.starts_with("inet_http_server"))
+    {
+        if let Some(o) = ini.get(&s.name, "port") {
+            if let Ok((h, port)) = dt::inet_address(&o.value) {
+                let h = if h.is_empty() {
+                    "localhost".to_string()
+                } else {
+                    h
+                };
+                url = Some(format!("http://{h}:{port}"));
+            }
+        }
+    }
+    url.unwrap_or_else(|| "unix:///tmp/supervisor.sock".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_paths_like_supervisord() {
+        assert_eq!(
+            search_paths("/usr/bin/corrald"),
+            vec![
+                "/usr/etc/supervisord.conf",
+                "/usr/supervisord.conf",
+                "supervisord.conf",
+                "etc/supervisord.conf",
+                "/etc/supervisord.conf",
+                "/etc/supervisor/supervisord.conf"
+            ]
+        );
+        assert_eq!(search_paths("corrald")[0], "etc/supervisord.conf");
+    }
+}

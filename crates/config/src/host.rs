@@ -1,0 +1,283 @@
+//! Everything the parser needs from the machine. [`RealHost`] is the only code in this
+//! crate that touches the operating system; tests use their own [`Host`].
+
+use std::ffi::{CStr, CString};
+use std::io;
+
+/// A passwd entry, as much of it as supervisord looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserEntry {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+}
+
+/// How a directory entry looks to `glob` (`os.scandir` + `entry.is_dir()`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: String,
+    /// A directory, or a symlink to one.
+    pub is_dir: bool,
+}
+
+pub trait Host {
+    /// The bytes of a file (relative paths are relative to [`Host::cwd`]).
+    fn read_file(&self, path: &str) -> io::Result<Vec<u8>>;
+    /// `os.path.exists` (follows symlinks).
+    fn exists(&self, path: &str) -> bool;
+    /// `os.path.lexists` (a dangling symlink exists).
+    fn lexists(&self, path: &str) -> bool;
+    /// `os.path.isdir` (follows symlinks).
+    fn is_dir(&self, path: &str) -> bool;
+    /// `os.scandir(path)`; `None` when it cannot be listed.
+    fn list_dir(&self, path: &str) -> Option<Vec<DirEntry>>;
+    /// `pwd.getpwnam`.
+    fn user_by_name(&self, name: &str) -> Option<UserEntry>;
+    /// `pwd.getpwuid`.
+    fn user_by_uid(&self, uid: u32) -> Option<UserEntry>;
+    /// `grp.getgrnam` (the gid).
+    fn group_by_name(&self, name: &str) -> Option<u32>;
+    /// `grp.getgrgid` succeeds.
+    fn group_exists(&self, gid: u32) -> bool;
+    /// `os.getuid()`.
+    fn current_uid(&self) -> u32;
+    /// The process environment, in `os.environ` order.
+    fn env_vars(&self) -> Vec<(String, String)>;
+    /// `os.getcwd()`.
+    fn cwd(&self) -> String;
+    /// `platform.node()`.
+    fn hostname(&self) -> String;
+    /// `tempfile.gettempdir()`.
+    fn tempdir(&self) -> String;
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        self.env_vars()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// The machine corral runs on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealHost;
+
+fn cstr(s: &str) -> Option<CString> {
+    CString::new(s).ok()
+}
+
+/// Run a `get*_r` lookup with a growing buffer (ERANGE means: try a bigger one).
+fn with_buffer<T>(mut f: impl FnMut(&mut [libc::c_char]) -> Result<Option<T>, i32>) -> Option<T> {
+    let mut size = 1024usize;
+    loop {
+        let mut buf = vec![0 as libc::c_char; size];
+        match f(&mut buf) {
+            Ok(v) => return v,
+            Err(libc::ERANGE) if size < (1 << 22) => size *= 4,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// # Safety
+/// `pw` must point to a passwd record filled in by `getpw*_r`.
+unsafe fn user_entry(pw: &libc::passwd) -> UserEntry {
+    let text = |p: *const libc::c_char| {
+        if p.is_null() {
+            String::new()
+        } else {
+            // SAFETY: getpw*_r filled these fields with NUL-terminated strings in our buffer.
+            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+        }
+    };
+    UserEntry {
+        name: text(pw.pw_name),
+        uid: pw.pw_uid,
+        gid: pw.pw_gid,
+        home: text(pw.pw_dir),
+    }
+}
+
+impl Host for RealHost {
+    fn read_file(&self, path: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn exists(&self, path: &str) -> bool {
+        std::fs::metadata(path).is_ok()
+    }
+
+    fn lexists(&self, path: &str) -> bool {
+        std::fs::symlink_metadata(path).is_ok()
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| m.is_dir())
+    }
+
+    fn list_dir(&self, path: &str) -> Option<Vec<DirEntry>> {
+        let rd = std::fs::read_dir(if path.is_empty() { "." } else { path }).ok()?;
+        let mut out = Vec::new();
+        for entry in rd.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // entry.is_dir() in Python follows symlinks.
+            let is_dir = std::fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
+            out.push(DirEntry { name, is_dir });
+        }
+        Some(out)
+    }
+
+    fn user_by_name(&self, name: &str) -> Option<UserEntry> {
+        let cname = cstr(name)?;
+        with_buffer(|buf| {
+            // SAFETY: all-zero is a valid passwd (plain integers and null pointers).
+            let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+            let mut result: *mut libc::passwd = std::ptr::null_mut();
+            // SAFETY: every pointer is valid for the call; buf outlives the use of pw.
+            let rc = unsafe {
+                libc::getpwnam_r(
+                    cname.as_ptr(),
+                    &mut pw,
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    &mut result,
+                )
+            };
+            if rc != 0 {
+                return Err(rc);
+            }
+            // SAFETY: on success with a non-null result, pw holds a record pointing into buf.
+            Ok((!result.is_null()).then(|| unsafe { user_entry(&pw) }))
+        })
+    }
+
+    fn user_by_uid(&self, uid: u32) -> Option<UserEntry> {
+        with_buffer(|buf| {
+            // SAFETY: all-zero is a valid passwd (plain integers and null pointers).
+            let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+            let mut result: *mut libc::passwd = std::ptr::null_mut();
+            // SAFETY: every pointer is valid for the call; buf outlives the use of pw.
+            let rc =
+                unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) };
+            if rc != 0 {
+                return Err(rc);
+            }
+            // SAFETY: on success with a non-null result, pw holds a record pointing into buf.
+            Ok((!result.is_null()).then(|| unsafe { user_entry(&pw) }))
+        })
+    }
+
+    fn group_by_name(&self, name: &str) -> Option<u32> {
+        let cname = cstr(name)?;
+        with_buffer(|buf| {
+            // SAFETY: all-zero is a valid group record (integers and null pointers).
+            let mut gr: libc::group = unsafe { std::mem::zeroed() };
+            let mut result: *mut libc::group = std::ptr::null_mut();
+            // SAFETY: every pointer is valid for the call.
+            let rc = unsafe {
+                libc::getgrnam_r(
+                    cname.as_ptr(),
+                    &mut gr,
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    &mut result,
+                )
+            };
+            if rc != 0 {
+                return Err(rc);
+            }
+            Ok((!result.is_null()).then_some(gr.gr_gid))
+        })
+    }
+
+    fn group_exists(&self, gid: u32) -> bool {
+        with_buffer(|buf| {
+            // SAFETY: all-zero is a valid group record (integers and null pointers).
+            let mut gr: libc::group = unsafe { std::mem::zeroed() };
+            let mut result: *mut libc::group = std::ptr::null_mut();
+            // SAFETY: every pointer is valid for the call.
+            let rc =
+                unsafe { libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr(), buf.len(), &mut result) };
+            if rc != 0 {
+                return Err(rc);
+            }
+            Ok((!result.is_null()).then_some(()))
+        })
+        .is_some()
+    }
+
+    fn current_uid(&self) -> u32 {
+        // SAFETY: getuid has no preconditions and cannot fail.
+        unsafe { libc::getuid() }
+    }
+
+    fn env_vars(&self) -> Vec<(String, String)> {
+        std::env::vars_os()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+    }
+
+    fn cwd(&self) -> String {
+        std::env::current_dir()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| ".".into())
+    }
+
+    fn hostname(&self) -> String {
+        // SAFETY: all-zero is a valid utsname.
+        let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+        // SAFETY: uts is a valid, writable utsname.
+        if unsafe { libc::uname(&mut uts) } != 0 {
+            return String::new();
+        }
+        // SAFETY: uname NUL-terminates nodename.
+        unsafe { CStr::from_ptr(uts.nodename.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// `tempfile.gettempdir()`: `$TMPDIR`, `$TEMP`, `$TMP`, `/tmp`, `/var/tmp`, `/usr/tmp`,
+    /// then the cwd; the first where a file can actually be created wins.
+    fn tempdir(&self) -> String {
+        let mut candidates: Vec<String> = ["TMPDIR", "TEMP", "TMP"]
+            .iter()
+            .filter_map(|k| self.env_var(k))
+            .filter(|v| !v.is_empty())
+            .collect();
+        candidates.extend(["/tmp", "/var/tmp", "/usr/tmp"].map(String::from));
+        let cwd = self.cwd();
+        candidates.push(cwd.clone());
+        for dir in candidates {
+            let dir = crate::pypath::abspath(&dir, &cwd);
+            let probe = format!(
+                "{}/.corral-probe-{}-{}",
+                dir.trim_end_matches('/'),
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0)
+            );
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&probe)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, b"blat"));
+            if created.is_ok() {
+                let _ = std::fs::remove_file(&probe);
+                return dir;
+            }
+        }
+        cwd
+    }
+}
