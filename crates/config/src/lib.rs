@@ -37,7 +37,7 @@ mod unicode_tables;
 mod view;
 
 pub use corral::{parse_listen, parse_readiness};
-pub use ctl::{load_ctl, search_default_config};
+pub use ctl::{load_ctl, search_default_config, search_paths};
 pub use error::ConfigError;
 pub use model::*;
 pub use view::view_json;
