@@ -187,6 +187,12 @@ impl Client {
 
     /// `system.multicall`: one round trip for several calls. Each result is the call's
     /// value or its fault.
+    ///
+    /// supervisord does not follow the multicall convention its own docstring describes
+    /// (and Python's `xmlrpc.client.MultiCall` expects): a successful result comes back as
+    /// the bare value, not wrapped in a one-element array, and a fault as a
+    /// `{faultCode, faultString}` struct. This reads supervisord's form, which corrald
+    /// reproduces.
     pub fn multicall(
         &mut self,
         calls: &[(&str, Vec<Value>)],
@@ -216,26 +222,7 @@ impl Client {
                 calls.len()
             )));
         }
-        items
-            .into_iter()
-            .map(|item| match item {
-                // Success is a one-element array holding the value.
-                Value::Array(mut one) if one.len() == 1 => Ok(Ok(one.remove(0))),
-                Value::Struct(_) => match (item.get("faultCode"), item.get("faultString")) {
-                    (Some(Value::Int(code)), Some(Value::String(text))) => Ok(Err(FaultResponse {
-                        code: *code,
-                        text: text.clone(),
-                    })),
-                    _ => Err(ClientError::Protocol(
-                        "malformed fault in system.multicall result".into(),
-                    )),
-                },
-                other => Err(ClientError::Protocol(format!(
-                    "unexpected {} in system.multicall result",
-                    other.type_name()
-                ))),
-            })
-            .collect()
+        Ok(items.into_iter().map(multicall_result).collect())
     }
 
     /// Opens `GET path` on a new connection and returns its body as a stream of chunks as
@@ -346,6 +333,21 @@ impl Client {
             })),
         }
     }
+}
+
+/// One entry of supervisord's multicall answer: a fault struct, or the value itself.
+fn multicall_result(item: Value) -> Result<Value, FaultResponse> {
+    if let (Some(Value::Int(code)), Some(Value::String(text)), Some(2)) = (
+        item.get("faultCode"),
+        item.get("faultString"),
+        item.as_struct().map(<[_]>::len),
+    ) {
+        return Err(FaultResponse {
+            code: *code,
+            text: text.clone(),
+        });
+    }
+    Ok(item)
 }
 
 enum Attempt {
