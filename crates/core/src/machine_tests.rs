@@ -1,0 +1,687 @@
+//! The lifecycle, event by event, without spawning anything.
+
+use std::time::{Duration, Instant};
+
+use corral_config::AutoRestart;
+
+use super::*;
+use crate::state::ProcessState::*;
+
+const TERM: i32 = 15;
+
+fn settings() -> Settings {
+    Settings {
+        name: "web".into(),
+        autostart: true,
+        autorestart: AutoRestart::Unexpected,
+        exitcodes: vec![0],
+        startsecs: 1,
+        startretries: 3,
+        stopsignal: TERM,
+        stopwaitsecs: 10,
+        stopasgroup: false,
+        killasgroup: false,
+        stopdescendants: true,
+        ready: ReadyRule::AfterStartsecs,
+        readiness_timeout: 60,
+    }
+}
+
+/// A test clock: starts at an arbitrary instant, moves only when told.
+struct Clock {
+    base: Instant,
+    offset: Duration,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            base: Instant::now(),
+            offset: Duration::ZERO,
+        }
+    }
+    fn now(&self) -> Now {
+        Now {
+            mono: self.base + self.offset,
+            wall: 1_700_000_000.0 + self.offset.as_secs_f64(),
+        }
+    }
+    fn advance_ms(&mut self, ms: u64) {
+        self.offset += Duration::from_millis(ms);
+    }
+    fn at(&self, ms_from_base: u64) -> Instant {
+        self.base + Duration::from_millis(ms_from_base)
+    }
+}
+
+struct Harness {
+    m: Machine,
+    clock: Clock,
+}
+
+impl Harness {
+    fn new(s: Settings) -> Harness {
+        Harness {
+            m: Machine::new(s),
+            clock: Clock::new(),
+        }
+    }
+    fn ev(&mut self, e: Event) -> Step {
+        self.m.handle(e, self.clock.now())
+    }
+    /// Advance to the machine's next deadline and tick.
+    fn tick_to_deadline(&mut self) -> Step {
+        let d = self.m.next_deadline().expect("a deadline");
+        self.clock.offset = d - self.clock.base;
+        self.ev(Event::Tick)
+    }
+    /// Start and get the process to RUNNING with `pid`.
+    fn running(&mut self, pid: Pid) {
+        self.ev(Event::Start);
+        self.ev(Event::Spawned { pid });
+        self.tick_to_deadline();
+        assert_eq!(self.m.state(), Running);
+    }
+}
+
+fn changes(step: &Step) -> Vec<(ProcessState, ProcessState)> {
+    step.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Changed { from, to, .. } => Some((*from, *to)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn logs(step: &Step) -> Vec<String> {
+    step.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Log(l, m) if *l >= Level::Info => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn has(step: &Step, effect: &Effect) -> bool {
+    step.effects.contains(effect)
+}
+
+#[test]
+fn autostart_then_running_after_startsecs() {
+    let mut h = Harness::new(settings());
+    let s = h.ev(Event::Activate);
+    assert_eq!(changes(&s), vec![(Stopped, Starting)]);
+    assert!(has(&s, &Effect::Spawn));
+
+    let s = h.ev(Event::Spawned { pid: 100 });
+    assert_eq!(logs(&s), vec!["spawned: 'web' with pid 100"]);
+    assert_eq!(h.m.state(), Starting);
+    assert_eq!(h.m.pid(), Some(100));
+    assert_eq!(h.m.next_deadline(), Some(h.clock.at(1000)));
+
+    h.clock.advance_ms(999);
+    assert!(changes(&h.ev(Event::Tick)).is_empty());
+    h.clock.advance_ms(1);
+    let s = h.ev(Event::Tick);
+    assert_eq!(changes(&s), vec![(Starting, Running)]);
+    assert_eq!(
+        logs(&s),
+        vec![
+            "success: web entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)"
+        ]
+    );
+    assert_eq!(
+        h.m.next_deadline(),
+        None,
+        "nothing to wake up for while running"
+    );
+}
+
+#[test]
+fn activate_does_nothing_without_autostart_or_after_a_first_start() {
+    let mut h = Harness::new(Settings {
+        autostart: false,
+        ..settings()
+    });
+    assert!(h.ev(Event::Activate).effects.is_empty());
+
+    let mut h = Harness::new(settings());
+    h.running(1);
+    h.ev(Event::Stop);
+    h.ev(Event::Exited {
+        pid: 1,
+        status: WaitStatus::signaled(TERM),
+        leftovers: false,
+    });
+    assert_eq!(h.m.state(), Stopped);
+    assert!(
+        h.ev(Event::Activate).effects.is_empty(),
+        "autostart applies once"
+    );
+}
+
+#[test]
+fn startsecs_zero_is_running_at_once() {
+    let mut h = Harness::new(Settings {
+        startsecs: 0,
+        ..settings()
+    });
+    h.ev(Event::Start);
+    let s = h.ev(Event::Spawned { pid: 7 });
+    assert_eq!(changes(&s), vec![(Starting, Running)]);
+}
+
+#[test]
+fn quick_exits_back_off_1_2_3_seconds_then_fatal() {
+    let mut h = Harness::new(settings());
+    h.ev(Event::Start);
+    for attempt in 1..=4u64 {
+        h.ev(Event::Spawned {
+            pid: attempt as i32,
+        });
+        h.clock.advance_ms(100);
+        let s = h.ev(Event::Exited {
+            pid: attempt as i32,
+            status: WaitStatus::exited(1),
+            leftovers: false,
+        });
+        assert!(logs(&s).contains(&"exited: web (exit status 1; not expected)".to_string()));
+        let tries = s.effects.iter().find_map(|e| match e {
+            Effect::Changed {
+                to: Backoff, tries, ..
+            } => Some(*tries),
+            _ => None,
+        });
+        assert_eq!(tries, Some(attempt));
+        if attempt < 4 {
+            assert_eq!(h.m.state(), Backoff);
+            assert_eq!(
+                h.m.snapshot().spawnerr.as_deref(),
+                Some("Exited too quickly (process log may have details)")
+            );
+            let due = h.clock.now().mono + Duration::from_secs(attempt);
+            assert_eq!(h.m.next_deadline(), Some(due), "backoff {attempt} s");
+            let s = h.tick_to_deadline();
+            assert_eq!(changes(&s), vec![(Backoff, Starting)]);
+            assert!(has(&s, &Effect::Spawn));
+        } else {
+            assert_eq!(changes(&s), vec![(Starting, Backoff), (Backoff, Fatal)]);
+            assert!(logs(&s).contains(
+                &"gave up: web entered FATAL state, too many start retries too quickly".to_string()
+            ));
+            assert_eq!(h.m.next_deadline(), None);
+        }
+    }
+}
+
+#[test]
+fn spawn_failure_backs_off_with_spawnerr() {
+    let mut h = Harness::new(settings());
+    h.ev(Event::Start);
+    let s = h.ev(Event::SpawnFailed {
+        error: "can't find command 'nope'".into(),
+    });
+    assert_eq!(changes(&s), vec![(Starting, Backoff)]);
+    assert_eq!(logs(&s), vec!["spawnerr: can't find command 'nope'"]);
+    assert_eq!(
+        h.m.snapshot().spawnerr.as_deref(),
+        Some("can't find command 'nope'")
+    );
+}
+
+#[test]
+fn exit_after_running_follows_autorestart_and_exitcodes() {
+    // expected exit, autorestart=unexpected: stays EXITED
+    let mut h = Harness::new(settings());
+    h.running(5);
+    let s = h.ev(Event::Exited {
+        pid: 5,
+        status: WaitStatus::exited(0),
+        leftovers: false,
+    });
+    assert_eq!(changes(&s), vec![(Running, Exited)]);
+    assert!(!has(&s, &Effect::Spawn));
+    assert_eq!(logs(&s), vec!["exited: web (exit status 0; expected)"]);
+    assert_eq!(h.m.snapshot().exitstatus, Some(0));
+    assert!(matches!(
+        s.effects[0],
+        Effect::Changed {
+            expected: true,
+            pid: Some(5),
+            ..
+        }
+    ));
+
+    // unexpected exit: restarted at once (no 1-second tick)
+    let mut h = Harness::new(settings());
+    h.running(5);
+    let s = h.ev(Event::Exited {
+        pid: 5,
+        status: WaitStatus::exited(3),
+        leftovers: false,
+    });
+    assert_eq!(changes(&s), vec![(Running, Exited), (Exited, Starting)]);
+    assert!(has(&s, &Effect::Spawn));
+    assert!(matches!(
+        s.effects[0],
+        Effect::Changed {
+            expected: false,
+            ..
+        }
+    ));
+
+    // autorestart=true restarts even an expected exit; =false never restarts
+    for (policy, restarts) in [(AutoRestart::Always, true), (AutoRestart::Never, false)] {
+        let mut h = Harness::new(Settings {
+            autorestart: policy,
+            ..settings()
+        });
+        h.running(5);
+        let s = h.ev(Event::Exited {
+            pid: 5,
+            status: WaitStatus::exited(0),
+            leftovers: false,
+        });
+        assert_eq!(has(&s, &Effect::Spawn), restarts, "{policy:?}");
+    }
+}
+
+#[test]
+fn exit_in_starting_after_startsecs_counts_as_running() {
+    let mut h = Harness::new(settings());
+    h.ev(Event::Start);
+    h.ev(Event::Spawned { pid: 9 });
+    h.clock.advance_ms(1500); // the deadline passed but Tick was not handled yet
+    let s = h.ev(Event::Exited {
+        pid: 9,
+        status: WaitStatus::exited(0),
+        leftovers: false,
+    });
+    assert_eq!(changes(&s), vec![(Starting, Running), (Running, Exited)]);
+}
+
+#[test]
+fn stop_escalates_to_sigkill_after_stopwaitsecs() {
+    let mut h = Harness::new(Settings {
+        stopasgroup: true,
+        killasgroup: true,
+        ..settings()
+    });
+    h.running(42);
+    let s = h.ev(Event::Stop);
+    assert_eq!(s.reply, Some(Reply::Ok));
+    assert_eq!(changes(&s), vec![(Running, Stopping)]);
+    assert!(has(
+        &s,
+        &Effect::Kill {
+            pid: 42,
+            sig: TERM,
+            group: true
+        }
+    ));
+    let stop_at = h.clock.now().mono;
+    assert_eq!(h.m.next_deadline(), Some(stop_at + Duration::from_secs(10)));
+
+    let s = h.tick_to_deadline();
+    assert!(has(
+        &s,
+        &Effect::Kill {
+            pid: 42,
+            sig: 9,
+            group: true
+        }
+    ));
+    assert_eq!(logs(&s), vec!["killing 'web' (42) with SIGKILL"]);
+    assert_eq!(h.m.next_deadline(), None);
+
+    let s = h.ev(Event::Exited {
+        pid: 42,
+        status: WaitStatus::signaled(9),
+        leftovers: false,
+    });
+    assert_eq!(changes(&s), vec![(Stopping, Stopped)]);
+    assert_eq!(logs(&s), vec!["stopped: web (terminated by SIGKILL)"]);
+    assert!(
+        s.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Log(Level::Warn, m) if m.starts_with("stopped:"))),
+        "an unexpected exit status on stop is a warning, as in supervisord"
+    );
+}
+
+#[test]
+fn stop_and_start_refusals() {
+    let mut h = Harness::new(settings());
+    assert_eq!(h.ev(Event::Stop).reply, Some(Reply::NotRunning));
+    assert_eq!(h.ev(Event::Signal(1)).reply, Some(Reply::NotRunning));
+    h.running(3);
+    assert_eq!(h.ev(Event::Start).reply, Some(Reply::AlreadyStarted));
+    let s = h.ev(Event::Signal(1));
+    assert_eq!(s.reply, Some(Reply::Ok));
+    assert!(has(&s, &Effect::SendSignal { pid: 3, sig: 1 }));
+    h.ev(Event::Stop);
+    assert_eq!(
+        h.ev(Event::Stop).reply,
+        Some(Reply::NotRunning),
+        "already stopping"
+    );
+    let s = h.ev(Event::Start);
+    assert_eq!(s.reply, Some(Reply::Ok));
+    assert_eq!(logs(&s), vec!["process 'web' already running"]);
+}
+
+#[test]
+fn stop_in_backoff_is_immediate() {
+    let mut h = Harness::new(settings());
+    h.ev(Event::Start);
+    h.ev(Event::Spawned { pid: 1 });
+    h.ev(Event::Exited {
+        pid: 1,
+        status: WaitStatus::exited(1),
+        leftovers: false,
+    });
+    assert_eq!(h.m.state(), Backoff);
+    let s = h.ev(Event::Stop);
+    assert_eq!(s.reply, Some(Reply::Ok));
+    assert_eq!(changes(&s), vec![(Backoff, Stopped)]);
+    assert_eq!(h.m.next_deadline(), None);
+}
+
+#[test]
+fn leftovers_delay_the_restart_until_they_are_gone() {
+    let mut h = Harness::new(Settings {
+        autorestart: AutoRestart::Always,
+        ..settings()
+    });
+    h.running(10);
+    h.clock.advance_ms(5000);
+    let s = h.ev(Event::Exited {
+        pid: 10,
+        status: WaitStatus::exited(1),
+        leftovers: true,
+    });
+    assert_eq!(changes(&s), vec![(Running, Exited), (Exited, Starting)]);
+    assert!(has(&s, &Effect::SignalLeftovers { sig: TERM }));
+    assert!(
+        !has(&s, &Effect::Spawn),
+        "no spawn while the old tree is alive"
+    );
+    assert_eq!(h.m.pid(), None);
+    let kill_at = h.clock.now().mono + Duration::from_secs(10);
+    assert_eq!(h.m.next_deadline(), Some(kill_at));
+
+    // they ignore the stop signal: SIGKILL after stopwaitsecs
+    let s = h.tick_to_deadline();
+    assert!(has(&s, &Effect::SignalLeftovers { sig: 9 }));
+
+    let s = h.ev(Event::LeftoversGone);
+    assert!(has(&s, &Effect::Spawn));
+    assert!(changes(&s).is_empty(), "already STARTING");
+    h.ev(Event::Spawned { pid: 11 });
+    assert_eq!(h.m.pid(), Some(11));
+}
+
+#[test]
+fn stop_completes_only_when_leftovers_are_gone() {
+    let mut h = Harness::new(settings());
+    h.running(20);
+    h.ev(Event::Stop);
+    let s = h.ev(Event::Exited {
+        pid: 20,
+        status: WaitStatus::signaled(TERM),
+        leftovers: true,
+    });
+    assert!(changes(&s).is_empty(), "still STOPPING");
+    assert!(has(&s, &Effect::SignalLeftovers { sig: TERM }));
+    assert_eq!(h.m.state(), Stopping);
+    assert_eq!(h.m.pid(), None);
+    assert_eq!(h.ev(Event::Stop).reply, Some(Reply::NotRunning));
+    // the signal request now fails as supervisord's does for a pid-less process
+    assert!(matches!(
+        h.ev(Event::Signal(1)).reply,
+        Some(Reply::Failed(_))
+    ));
+
+    let s = h.ev(Event::LeftoversGone);
+    assert_eq!(changes(&s), vec![(Stopping, Stopped)]);
+    assert_eq!(logs(&s), vec!["stopped: web (terminated by SIGTERM)"]);
+    assert!(matches!(
+        s.effects[0],
+        Effect::Changed { pid: Some(20), .. }
+    ));
+}
+
+#[test]
+fn leftovers_after_sigkill_get_sigkill_at_once() {
+    let mut h = Harness::new(settings());
+    h.running(20);
+    h.ev(Event::Stop);
+    h.tick_to_deadline(); // SIGKILL to the main process
+    let s = h.ev(Event::Exited {
+        pid: 20,
+        status: WaitStatus::signaled(9),
+        leftovers: true,
+    });
+    assert!(has(&s, &Effect::SignalLeftovers { sig: 9 }));
+}
+
+#[test]
+fn leftovers_are_ignored_when_stopdescendants_is_off() {
+    let mut h = Harness::new(Settings {
+        stopdescendants: false,
+        ..settings()
+    });
+    h.running(20);
+    h.ev(Event::Stop);
+    let s = h.ev(Event::Exited {
+        pid: 20,
+        status: WaitStatus::signaled(TERM),
+        leftovers: true,
+    });
+    assert_eq!(changes(&s), vec![(Stopping, Stopped)]);
+    assert!(
+        !s.effects
+            .iter()
+            .any(|e| matches!(e, Effect::SignalLeftovers { .. }))
+    );
+}
+
+#[test]
+fn start_while_leftovers_linger_waits_then_spawns() {
+    let mut h = Harness::new(Settings {
+        autorestart: AutoRestart::Never,
+        ..settings()
+    });
+    h.running(30);
+    h.ev(Event::Exited {
+        pid: 30,
+        status: WaitStatus::exited(0),
+        leftovers: true,
+    });
+    assert_eq!(h.m.state(), Exited);
+    let s = h.ev(Event::Start);
+    assert_eq!(s.reply, Some(Reply::Ok));
+    assert_eq!(changes(&s), vec![(Exited, Starting)]);
+    assert!(!has(&s, &Effect::Spawn));
+    // a stop now completes when the leftovers are gone, without ever spawning
+    let s = h.ev(Event::Stop);
+    assert_eq!(changes(&s), vec![(Starting, Stopping)]);
+    let s = h.ev(Event::LeftoversGone);
+    assert_eq!(changes(&s), vec![(Stopping, Stopped)]);
+    assert!(!has(&s, &Effect::Spawn));
+}
+
+#[test]
+fn readiness_probe_decides_running() {
+    let mut h = Harness::new(Settings {
+        ready: ReadyRule::Probe {
+            label: "tcp://127.0.0.1:8000".into(),
+        },
+        readiness_timeout: 5,
+        ..settings()
+    });
+    h.ev(Event::Start);
+    let s = h.ev(Event::Spawned { pid: 50 });
+    assert!(has(&s, &Effect::StartProbe));
+    h.clock.advance_ms(3000); // startsecs is not the rule here
+    assert!(changes(&h.ev(Event::Tick)).is_empty());
+    let s = h.ev(Event::Ready);
+    assert_eq!(changes(&s), vec![(Starting, Running)]);
+    assert_eq!(
+        logs(&s),
+        vec!["success: web entered RUNNING state, process is ready (tcp://127.0.0.1:8000)"]
+    );
+}
+
+#[test]
+fn not_ready_in_time_is_a_failed_start() {
+    let mut h = Harness::new(Settings {
+        ready: ReadyRule::Probe {
+            label: "notify".into(),
+        },
+        readiness_timeout: 5,
+        ..settings()
+    });
+    h.ev(Event::Start);
+    h.ev(Event::Spawned { pid: 60 });
+    let s = h.tick_to_deadline();
+    assert_eq!(changes(&s), vec![(Starting, Stopping)]);
+    assert!(has(&s, &Effect::CancelProbe));
+    assert!(has(
+        &s,
+        &Effect::Kill {
+            pid: 60,
+            sig: TERM,
+            group: false
+        }
+    ));
+    let s = h.ev(Event::Exited {
+        pid: 60,
+        status: WaitStatus::signaled(TERM),
+        leftovers: false,
+    });
+    assert_eq!(changes(&s), vec![(Stopping, Backoff)]);
+    assert_eq!(
+        h.m.snapshot().spawnerr.as_deref(),
+        Some("not ready after 5 seconds (readiness_timeout)")
+    );
+    // and it is retried like any failed start
+    let s = h.tick_to_deadline();
+    assert!(has(&s, &Effect::Spawn));
+}
+
+#[test]
+fn probe_process_exiting_before_ready_backs_off() {
+    let mut h = Harness::new(Settings {
+        ready: ReadyRule::Probe {
+            label: "notify".into(),
+        },
+        ..settings()
+    });
+    h.ev(Event::Start);
+    h.ev(Event::Spawned { pid: 61 });
+    h.clock.advance_ms(30_000);
+    let s = h.ev(Event::Exited {
+        pid: 61,
+        status: WaitStatus::exited(0),
+        leftovers: false,
+    });
+    assert_eq!(changes(&s), vec![(Starting, Backoff)]);
+}
+
+#[test]
+fn shutdown_freezes_restarts_and_gives_up_backoff() {
+    let mut h = Harness::new(Settings {
+        autorestart: AutoRestart::Always,
+        ..settings()
+    });
+    h.running(70);
+    h.ev(Event::DaemonStopping);
+    let s = h.ev(Event::Exited {
+        pid: 70,
+        status: WaitStatus::exited(1),
+        leftovers: false,
+    });
+    assert_eq!(changes(&s), vec![(Running, Exited)]);
+    assert!(
+        !has(&s, &Effect::Spawn),
+        "no restarts while the daemon stops"
+    );
+
+    let mut h = Harness::new(settings());
+    h.ev(Event::Start);
+    h.ev(Event::Spawned { pid: 1 });
+    h.ev(Event::Exited {
+        pid: 1,
+        status: WaitStatus::exited(1),
+        leftovers: false,
+    });
+    let s = h.ev(Event::ShutdownStop);
+    assert_eq!(changes(&s), vec![(Backoff, Fatal)]);
+
+    let mut h = Harness::new(settings());
+    h.running(80);
+    let s = h.ev(Event::ShutdownStop);
+    assert_eq!(changes(&s), vec![(Running, Stopping)]);
+}
+
+#[test]
+fn kill_failure_is_unknown() {
+    let mut h = Harness::new(settings());
+    h.running(90);
+    h.ev(Event::Stop);
+    let s = h.ev(Event::KillFailed {
+        error: "EPERM".into(),
+    });
+    assert_eq!(changes(&s), vec![(Stopping, Unknown)]);
+    assert_eq!(h.ev(Event::Start).reply, Some(Reply::InUnknownState));
+}
+
+#[test]
+fn stale_exit_reports_are_ignored() {
+    let mut h = Harness::new(settings());
+    h.running(100);
+    let s = h.ev(Event::Exited {
+        pid: 99,
+        status: WaitStatus::exited(1),
+        leftovers: false,
+    });
+    assert!(s.effects.is_empty());
+    assert_eq!(h.m.state(), Running);
+}
+
+#[test]
+fn events_carry_supervisord_payload_values() {
+    let mut h = Harness::new(settings());
+    let s = h.ev(Event::Start);
+    assert!(matches!(
+        s.effects[0],
+        Effect::Changed {
+            to: Starting,
+            tries: 0,
+            pid: None,
+            ..
+        }
+    ));
+    h.ev(Event::Spawned { pid: 5 });
+    let s = h.tick_to_deadline();
+    assert!(matches!(
+        s.effects[0],
+        Effect::Changed {
+            to: Running,
+            pid: Some(5),
+            ..
+        }
+    ));
+    let s = h.ev(Event::Stop);
+    assert!(matches!(
+        s.effects[1],
+        Effect::Changed {
+            to: Stopping,
+            pid: Some(5),
+            ..
+        }
+    ));
+}
