@@ -1374,13 +1374,21 @@ impl<'h> Loader<'h> {
                 "%(program_name)s".into()
             }
         };
+        let mut numprocs = numprocs;
         if numprocs > 1 && !process_name_tpl.contains("%(process_num)") {
-            let loc = self.loc(s, "process_name");
+            let key = if self.ini.has_option(s, "process_name") {
+                "process_name"
+            } else {
+                "numprocs"
+            };
+            let loc = self.loc(s, key);
             self.error_at(
                 loc,
                 "%(process_num) must be present within process_name when numprocs > 1",
                 false,
             );
+            // One process, so that the same mistake is not reported again as duplicate names.
+            numprocs = 1;
         }
         if stopasgroup && !killasgroup {
             let loc = self.loc(s, "killasgroup");

@@ -823,13 +823,12 @@ impl Machine {
                     self.stop(now, AfterStop::Backoff, step);
                 }
             }
-            Phase::Backoff { retry_at } => {
+            Phase::Backoff { retry_at }
                 if !self.frozen
                     && self.backoff <= self.settings.startretries
-                    && retry_at <= now.mono
-                {
-                    self.spawn(now, step);
-                }
+                    && retry_at <= now.mono =>
+            {
+                self.spawn(now, step);
             }
             Phase::Stopping {
                 main: Some(pid),
