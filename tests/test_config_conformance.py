@@ -1,0 +1,172 @@
+"""corrald reads supervisord.conf files exactly as supervisord 4.3.0 does.
+
+* The conformance corpus (shared/conformance: 40 real configs with supervisord's own view of
+  each) is run through `corrald --check --json` by the corpus's own `--compare`, which must
+  report 40/40.
+* Bad configs: `corrald --check` reports every error at once, each as
+  FILE:LINE: [SECTION] OPTION: MESSAGE in supervisord's words, and exits 2.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from harness import REPO, corral_bin
+
+
+def conformance_dir():
+    candidates = [os.environ.get("CORRAL_CONFORMANCE_DIR"),
+                  os.path.join(os.path.dirname(REPO), "shared", "conformance"),
+                  os.path.join(REPO, "shared", "conformance")]
+    for c in candidates:
+        if c and os.path.exists(os.path.join(c, "supervisord_view.py")):
+            return c
+    raise AssertionError("conformance corpus not found (tried %s); set CORRAL_CONFORMANCE_DIR"
+                         % ", ".join(c for c in candidates if c))
+
+
+def test_corpus_reads_like_supervisord():
+    corpus = conformance_dir()
+    cmd = [sys.executable, "supervisord_view.py", "--corpus", "configs", "--compare",
+           "%s --check --json -c {config}" % corral_bin("corrald")]
+    r = subprocess.run(cmd, cwd=corpus, capture_output=True, text=True, timeout=600)
+    lines = r.stdout.strip().splitlines()
+    assert lines, r.stderr
+    assert lines[-1] == "40/40 files read the same as supervisord 4.3.0", r.stdout + r.stderr
+    assert r.returncode == 0
+
+
+def check(tmp_path, text, *extra, files=None, env=None):
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(text)
+    for name, body in (files or {}).items():
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(body, bytes):
+            p.write_bytes(body)
+        else:
+            p.write_text(body)
+    run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
+    run_env.update(env or {})
+    r = subprocess.run([corral_bin("corrald"), "--check", *extra, "-c", str(conf)],
+                       cwd=str(tmp_path), capture_output=True, text=True, timeout=60, env=run_env)
+    return r, str(conf)
+
+
+HEAD = "[supervisord]\nlogfile=%(here)s/s.log\npidfile=%(here)s/s.pid\n"
+
+
+def test_all_errors_at_once_with_file_and_line(tmp_path):
+    r, conf = check(tmp_path, HEAD + (
+        "[program:web]\n"            # 4
+        "command=/bin/web\n"         # 5
+        "startsecs=abc\n"            # 6
+        "autorestart=maybe\n"        # 7
+        "stopsignal=FOO\n"           # 8
+        "umask=999\n"                # 9
+        "[program:nocmd]\n"          # 10
+        "autostart=true\n"           # 11
+        "[program:many]\n"           # 12
+        "command=x\n"                # 13
+        "numprocs=3\n"               # 14
+        "[include]\n"                # 15
+        "files=conf.d/*.conf\n"),    # 16
+        files={"conf.d/a.conf": "[program:a]\ncommand=a\nstopwaitsecs=soon\n"})
+    assert r.returncode == 2, r.stdout + r.stderr
+    out = r.stdout
+    inc = str(tmp_path / "conf.d" / "a.conf")
+    for expected in [
+        "%s:6: [program:web] startsecs: invalid literal for int() with base 10: 'abc'" % conf,
+        "%s:7: [program:web] autorestart: invalid 'autorestart' value 'maybe'" % conf,
+        "%s:8: [program:web] stopsignal: value 'FOO' is not a valid signal name" % conf,
+        "%s:9: [program:web] umask: 999 can not be converted to an octal type" % conf,
+        "%s:10: [program:nocmd] command: program section program:nocmd does not specify a command" % conf,
+        "%s:14: [program:many] numprocs: %%(process_num) must be present within process_name when numprocs > 1" % conf,
+        "%s:3: [program:a] stopwaitsecs: invalid literal for int() with base 10: 'soon'" % inc,
+    ]:
+        assert expected in out, "missing %r in:\n%s" % (expected, out)
+    assert "7 errors: corrald would refuse this configuration" in out
+
+
+def test_json_errors_and_partial_view(tmp_path):
+    r, conf = check(tmp_path, HEAD + "[program:a]\ncommand=a\nstartretries=x\n"
+                    "[program:b]\ncommand=b\nuser=no-such-user-here\n", "--json")
+    assert r.returncode == 2
+    v = json.loads(r.stdout)
+    assert v["error"] == ("%s:6: [program:a] startretries: invalid literal for int() with base 10: 'x'"
+                          % conf)
+    assert v["errors"][1] == "%s:9: [program:b] user: Invalid user name no-such-user-here" % conf
+    assert [g["name"] for g in v["groups"]] == ["a", "b"]
+    assert v["groups"][1]["processes"][0]["user"] == "no-such-user-here"
+
+
+def test_include_problems(tmp_path):
+    r, conf = check(tmp_path, HEAD + "[include]\n;files=x\n")
+    assert r.returncode == 2
+    assert ("%s:4: [include] .ini file has [include] section, but no files setting" % conf) in r.stdout
+
+    r, conf = check(tmp_path, HEAD + "[include]\nfiles=nothing/*.conf\n")
+    assert r.returncode == 0, r.stdout
+    assert 'No file matches via include "%s"' % (tmp_path / "nothing" / "*.conf") in r.stdout
+
+    r, conf = check(tmp_path, HEAD + "[include]\nfiles=bad.conf\n",
+                    files={"bad.conf": b"[program:x]\ncommand=caf\xe9\n"})
+    assert r.returncode == 2
+    assert "%s:2: the file is not valid UTF-8" % (tmp_path / "bad.conf") in r.stdout
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_include(tmp_path):
+    secret = tmp_path / "secret.conf"
+    secret.write_text("[program:s]\ncommand=s\n")
+    secret.chmod(0)
+    r, conf = check(tmp_path, HEAD + "[include]\nfiles=secret.conf\n")
+    assert r.returncode == 2
+    assert "could not read config file %s" % secret in r.stdout
+
+
+def test_syntax_and_format_errors_in_supervisords_words(tmp_path):
+    r, conf = check(tmp_path, HEAD + "[program:a]\ncommand=date +%Y\nuser=%USER%\nnot an option\n")
+    assert r.returncode == 2
+    out = r.stdout
+    assert ("Source contains parsing errors: '%s'\n\t[line  7]: 'not an option\\n'" % conf) in out
+    assert ("%s:6: [program:a] user: Format string '%%USER%%' for 'program:a.user' is badly "
+            "formatted: unsupported format character 'U' (0x55) at index 1" % conf) in out
+    assert ("%s:5: [program:a] command: Format string 'date +%%Y' for 'program:a.command' is badly "
+            "formatted: unsupported format character 'Y' (0x59) at index 7" % conf) in out
+
+
+def test_unknown_sections_ignored_with_a_warning(tmp_path):
+    r, conf = check(tmp_path, HEAD + "[Program:x]\ncommand=x\n[program:y]\ncommand=y\n")
+    assert r.returncode == 0, r.stdout
+    assert "[Program:x] is not a section supervisord or corral reads; ignored" in r.stdout
+    assert "    y\n      command: y" in r.stdout
+
+
+def test_corral_extensions(tmp_path):
+    r, conf = check(tmp_path, HEAD + (
+        "[socket:web]\nlisten=tcp://127.0.0.1:8000\n"
+        "[program:web]\ncommand=gunicorn --bind fd://%(socket_fd_web)s app:app\nsockets=web\n"
+        "readiness=tcp://127.0.0.1:8000\n"), "--json")
+    assert r.returncode == 0, r.stdout
+    v = json.loads(r.stdout)
+    assert v["groups"][0]["processes"][0]["command"] == "gunicorn --bind fd://3 app:app"
+    assert v["corral"]["sockets"][0]["port"] == 8000
+    assert v["corral"]["processes"]["web"]["readiness"] == {"tcp": {"host": "127.0.0.1", "port": 8000}}
+    assert any("runs gunicorn" in w and "stopwaitsecs=35" in w for w in v["corral_warnings"])
+
+    r, conf = check(tmp_path, HEAD + "[socket:web]\nlisten=0.0.0.0:80\n[program:a]\ncommand=a\nsockets=web,x\n")
+    assert r.returncode == 2
+    assert ("%s:5: [socket:web] listen: invalid listen value '0.0.0.0:80': expected tcp://HOST:PORT, "
+            "tcp://[V6ADDR]:PORT or unix:///absolute/path" % conf) in r.stdout
+    assert "sockets= names x, but there is no [socket:x] section" in r.stdout
+
+
+def test_duplicate_process_names_refused(tmp_path):
+    r, conf = check(tmp_path, HEAD + "[group:g]\nprograms=a,b\n[program:a]\ncommand=a\nprocess_name=w\n"
+                    "[program:b]\ncommand=b\nprocess_name=w\n")
+    assert r.returncode == 2
+    assert "%s:11: [program:b] process_name: process name w appears twice in group g" % conf in r.stdout
