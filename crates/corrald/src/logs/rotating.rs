@@ -1,0 +1,273 @@
+//! A log file rotated by size, as supervisord's `RotatingFileHandler` rotates it.
+//!
+//! supervisord writes a whole chunk and then rotates once the file has reached `maxbytes`
+//! (`app.log` → `app.log.1` → … → `app.log.N`, the oldest dropped; with `backups=0` the file
+//! is simply truncated). corral applies the same rule but cuts the chunk at the boundary, so
+//! every rotated file holds exactly `maxbytes` bytes and no byte is lost or written twice.
+//!
+//! Robustness: a write error (disk full, I/O error) drops that data and is reported once
+//! per error streak to the caller; a log file deleted from under us (`rm`, a foreign
+//! logrotate) is noticed on the next write (its link count is 0) and recreated.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub struct RotatingFile {
+    path: PathBuf,
+    maxbytes: u64,
+    backups: u32,
+    file: Option<File>,
+    /// Size of the current file, as last seen.
+    size: u64,
+    /// A device or FIFO (`/dev/stdout`): never rotated, never recreated.
+    special: bool,
+}
+
+impl RotatingFile {
+    /// Open `path` for appending (creating it). `maxbytes = 0` never rotates.
+    pub fn open(path: impl Into<PathBuf>, maxbytes: u64, backups: u32) -> io::Result<RotatingFile> {
+        let path = path.into();
+        let (file, special) = open_append(&path)?;
+        let size = if special {
+            0
+        } else {
+            file.metadata().map(|m| m.len()).unwrap_or(0)
+        };
+        Ok(RotatingFile {
+            path,
+            maxbytes: if special { 0 } else { maxbytes },
+            backups,
+            file: Some(file),
+            size,
+            special,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append `data`, rotating at exactly `maxbytes`.
+    pub fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let take = if self.maxbytes > 0 {
+                let room = self.maxbytes.saturating_sub(self.size).max(1);
+                data.len().min(usize::try_from(room).unwrap_or(usize::MAX))
+            } else {
+                data.len()
+            };
+            self.write_once(&data[..take])?;
+            data = &data[take..];
+            if self.maxbytes > 0 && self.size >= self.maxbytes {
+                self.rollover()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_once(&mut self, chunk: &[u8]) -> io::Result<()> {
+        if self.file.is_none() {
+            self.reopen()?;
+        }
+        let file = self.file.as_mut().expect("opened above");
+        if !self.special {
+            // Deleted from under us? Recreate, so the log goes on where users look for it.
+            if file.metadata().map(|m| m.nlink() == 0).unwrap_or(false) {
+                self.reopen()?;
+            }
+        }
+        let file = self.file.as_mut().expect("opened above");
+        let result = file.write_all(chunk);
+        if !self.special {
+            // O_APPEND: another writer (two programs may share a file) moves the end too;
+            // supervisord reads tell() after each write, which is the true end.
+            self.size = file
+                .metadata()
+                .map(|m| m.len())
+                .unwrap_or(self.size + chunk.len() as u64);
+        }
+        result
+    }
+
+    /// supervisord's `doRollover`.
+    fn rollover(&mut self) -> io::Result<()> {
+        self.file = None;
+        if self.backups > 0 {
+            for i in (1..self.backups).rev() {
+                let src = self.numbered(i);
+                if src.exists() {
+                    remove_and_rename(&src, &self.numbered(i + 1))?;
+                }
+            }
+            remove_and_rename(&self.path, &self.numbered(1))?;
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.path)?;
+        // Keep appending semantics for later writes (truncate above is the 'wb' open).
+        drop(file);
+        let (file, _) = open_append(&self.path)?;
+        self.file = Some(file);
+        self.size = 0;
+        Ok(())
+    }
+
+    fn numbered(&self, i: u32) -> PathBuf {
+        let mut s = self.path.clone().into_os_string();
+        s.push(format!(".{i}"));
+        PathBuf::from(s)
+    }
+
+    /// Close and open again (SIGUSR2, after an external rotation).
+    pub fn reopen(&mut self) -> io::Result<()> {
+        self.file = None;
+        let (file, special) = open_append(&self.path)?;
+        self.size = if special {
+            0
+        } else {
+            file.metadata().map(|m| m.len()).unwrap_or(0)
+        };
+        self.special = special;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// supervisord's `remove` + `reopen` (clearLog): delete the file and start afresh.
+    pub fn clear(&mut self) -> io::Result<()> {
+        self.file = None;
+        if !self.special {
+            match fs::remove_file(&self.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.reopen()
+    }
+}
+
+fn open_append(path: &Path) -> io::Result<(File, bool)> {
+    match OpenOptions::new().append(true).create(true).open(path) {
+        Ok(f) => {
+            let special = f.metadata().map(|m| !m.is_file()).unwrap_or(false);
+            Ok((f, special))
+        }
+        // Some special files refuse O_APPEND's implied seek; supervisord retries with 'wb'.
+        Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => {
+            let f = OpenOptions::new().write(true).open(path)?;
+            Ok((f, true))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// supervisord's `removeAndRename`: tolerate a destination or source that vanished.
+fn remove_and_rename(src: &Path, dst: &Path) -> io::Result<()> {
+    if dst.exists() {
+        match fs::remove_file(dst) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    match fs::rename(src, dst) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("corral-rot-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn read(p: &Path) -> Vec<u8> {
+        fs::read(p).unwrap_or_default()
+    }
+
+    #[test]
+    fn rotates_at_exactly_maxbytes_without_losing_bytes() {
+        let d = tmpdir("exact");
+        let p = d.join("app.log");
+        let mut f = RotatingFile::open(&p, 100, 5).unwrap();
+        let mut all = Vec::new();
+        for i in 0..37u32 {
+            let chunk = format!("line {i:04} {}\n", "x".repeat((i % 7) as usize));
+            all.extend_from_slice(chunk.as_bytes());
+            f.write(chunk.as_bytes()).unwrap();
+        }
+        let mut joined = Vec::new();
+        for i in (1..=5).rev() {
+            let b = read(&d.join(format!("app.log.{i}")));
+            if !b.is_empty() {
+                assert_eq!(b.len(), 100, "backup {i} holds exactly maxbytes");
+            }
+            joined.extend(b);
+        }
+        joined.extend(read(&p));
+        assert_eq!(joined, all, "every byte once, in order");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn oldest_backup_is_dropped() {
+        let d = tmpdir("drop");
+        let p = d.join("a.log");
+        let mut f = RotatingFile::open(&p, 10, 2).unwrap();
+        f.write(&[b'a'; 10]).unwrap();
+        f.write(&[b'b'; 10]).unwrap();
+        f.write(&[b'c'; 10]).unwrap();
+        f.write(b"d").unwrap();
+        assert_eq!(read(&d.join("a.log.2")), vec![b'b'; 10]);
+        assert_eq!(read(&d.join("a.log.1")), vec![b'c'; 10]);
+        assert_eq!(read(&p), b"d");
+        assert!(!d.join("a.log.3").exists());
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn zero_backups_truncates() {
+        let d = tmpdir("zero");
+        let p = d.join("a.log");
+        let mut f = RotatingFile::open(&p, 4, 0).unwrap();
+        f.write(b"abcdef").unwrap();
+        assert_eq!(read(&p), b"ef");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn deleted_file_is_recreated() {
+        let d = tmpdir("deleted");
+        let p = d.join("a.log");
+        let mut f = RotatingFile::open(&p, 0, 0).unwrap();
+        f.write(b"one\n").unwrap();
+        fs::remove_file(&p).unwrap();
+        f.write(b"two\n").unwrap();
+        assert_eq!(read(&p), b"two\n");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn clear_starts_afresh() {
+        let d = tmpdir("clear");
+        let p = d.join("a.log");
+        let mut f = RotatingFile::open(&p, 0, 0).unwrap();
+        f.write(b"old\n").unwrap();
+        f.clear().unwrap();
+        f.write(b"new\n").unwrap();
+        assert_eq!(read(&p), b"new\n");
+        let _ = fs::remove_dir_all(d);
+    }
+}

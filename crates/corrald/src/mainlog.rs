@@ -1,0 +1,134 @@
+//! corrald's own log, in supervisord's format: `2024-05-01 12:00:00,123 INFO message`.
+//!
+//! One logger per daemon, reachable from anywhere through these free functions (corrald
+//! runs on one thread, so a thread-local is the whole story). Until [`configure`] is called
+//! (config not read yet), messages go to stderr.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use corral_config::LogLevel;
+
+use crate::logs::rotating::RotatingFile;
+use crate::sys;
+
+struct MainLog {
+    level: LogLevel,
+    file: Option<RotatingFile>,
+    /// nodaemon and not silent: also to stdout.
+    to_stdout: bool,
+    /// A write error is reported to stderr once, not for every line.
+    failing: bool,
+}
+
+thread_local! {
+    static LOG: RefCell<Option<MainLog>> = const { RefCell::new(None) };
+}
+
+/// Where and what to log. Replaces any earlier configuration (used again on reload).
+pub fn configure(level: LogLevel, file: Option<RotatingFile>, to_stdout: bool) {
+    LOG.with(|l| {
+        *l.borrow_mut() = Some(MainLog {
+            level,
+            file,
+            to_stdout,
+            failing: false,
+        });
+    });
+}
+
+/// Whether messages at `level` are written (to skip building expensive ones).
+pub fn enabled(level: LogLevel) -> bool {
+    LOG.with(|l| l.borrow().as_ref().is_none_or(|m| level >= m.level))
+}
+
+/// The main log file's path, if it has one.
+pub fn path() -> Option<std::path::PathBuf> {
+    LOG.with(|l| {
+        l.borrow()
+            .as_ref()
+            .and_then(|m| m.file.as_ref().map(|f| f.path().to_path_buf()))
+    })
+}
+
+/// `YYYY-mm-dd HH:MM:SS,mmm` in local time, as supervisord's `asctime`.
+pub fn timestamp(now: SystemTime) -> String {
+    let d = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!(
+        "{},{:03}",
+        sys::local_datetime(d.as_secs() as i64),
+        d.subsec_millis()
+    )
+}
+
+pub fn log(level: LogLevel, msg: impl AsRef<str>) {
+    LOG.with(|l| {
+        let mut guard = l.borrow_mut();
+        let Some(m) = guard.as_mut() else {
+            eprintln!("{} {}", level.label(), msg.as_ref());
+            return;
+        };
+        if level < m.level {
+            return;
+        }
+        let line = format!(
+            "{} {} {}\n",
+            timestamp(SystemTime::now()),
+            level.label(),
+            msg.as_ref()
+        );
+        if m.to_stdout {
+            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        }
+        if let Some(f) = m.file.as_mut() {
+            match f.write(line.as_bytes()) {
+                Ok(()) => m.failing = false,
+                Err(e) => {
+                    if !m.failing {
+                        eprintln!("corrald: cannot write main log {}: {e}", f.path().display());
+                    }
+                    m.failing = true;
+                }
+            }
+        }
+    });
+}
+
+/// SIGUSR2 / reopen: close and reopen the file (after an external logrotate).
+pub fn reopen() {
+    LOG.with(|l| {
+        if let Some(f) = l.borrow_mut().as_mut().and_then(|m| m.file.as_mut()) {
+            let _ = f.reopen();
+        }
+    });
+}
+
+/// `clearLog`: empty the main log.
+pub fn clear() -> std::io::Result<()> {
+    LOG.with(
+        |l| match l.borrow_mut().as_mut().and_then(|m| m.file.as_mut()) {
+            Some(f) => f.clear(),
+            None => Ok(()),
+        },
+    )
+}
+
+pub fn critical(msg: impl AsRef<str>) {
+    log(LogLevel::Critical, msg);
+}
+pub fn error(msg: impl AsRef<str>) {
+    log(LogLevel::Error, msg);
+}
+pub fn warn(msg: impl AsRef<str>) {
+    log(LogLevel::Warn, msg);
+}
+pub fn info(msg: impl AsRef<str>) {
+    log(LogLevel::Info, msg);
+}
+pub fn debug(msg: impl AsRef<str>) {
+    log(LogLevel::Debug, msg);
+}
+pub fn trace(msg: impl AsRef<str>) {
+    log(LogLevel::Trace, msg);
+}

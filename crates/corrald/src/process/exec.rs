@@ -1,0 +1,257 @@
+//! From a `ProcessConfig` to an [`ExecPlan`]: the command resolved against PATH and checked
+//! (supervisord's `get_execv_args` + `check_execv_args`, same messages), and the child's
+//! environment built in supervisord's order.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use corral_config::ProcessConfig;
+
+use crate::sys::spawn::{Credentials, ExecPlan};
+use crate::sys::user;
+
+/// Why a command can't be run (each maps to an XML-RPC fault in `startProcess`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecError {
+    /// The command line can't be split, or is empty (NOT_EXECUTABLE).
+    BadCommand(String),
+    /// No such file, on PATH or at the given path (NO_FILE).
+    NotFound(String),
+    /// A directory, or no execute bit (NOT_EXECUTABLE).
+    NotExecutable(String),
+    /// Execute bit set but not for us (NOT_EXECUTABLE).
+    NoPermission(String),
+    /// Something else (user vanished, NUL byte in an argument).
+    Other(String),
+}
+
+impl ExecError {
+    pub fn message(&self) -> &str {
+        match self {
+            ExecError::BadCommand(m)
+            | ExecError::NotFound(m)
+            | ExecError::NotExecutable(m)
+            | ExecError::NoPermission(m)
+            | ExecError::Other(m) => m,
+        }
+    }
+}
+
+/// Python's `repr()` of a str, as supervisord's messages show file names.
+pub fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// supervisord's `get_execv_args`: (file to exec, argv).
+pub fn resolve_command(
+    cfg: &ProcessConfig,
+    daemon_env: &BTreeMap<String, String>,
+) -> Result<(String, Vec<String>), ExecError> {
+    let argv = corral_config::shlex::split(&cfg.command).map_err(|e| {
+        ExecError::BadCommand(format!(
+            "can't parse command {}: {}",
+            py_repr(&cfg.command),
+            e
+        ))
+    })?;
+    let Some(program) = argv.first().cloned() else {
+        return Err(ExecError::BadCommand("command is empty".into()));
+    };
+    let (filename, meta) = if program.contains('/') {
+        let meta = std::fs::metadata(&program).ok();
+        (program, meta)
+    } else {
+        // The program's own PATH, else corrald's, else supervisord's default.
+        let path = cfg
+            .environment
+            .get("PATH")
+            .or_else(|| daemon_env.get("PATH").filter(|p| !p.is_empty()))
+            .cloned()
+            .unwrap_or_else(|| "/bin:/usr/bin:/usr/local/bin".into());
+        let found = path.split(':').find_map(|dir| {
+            let candidate = Path::new(dir).join(&program);
+            std::fs::metadata(&candidate)
+                .ok()
+                .map(|m| (candidate.to_string_lossy().into_owned(), m))
+        });
+        match found {
+            Some((f, m)) => (f, Some(m)),
+            None => (program, None),
+        }
+    };
+    check_executable(&filename, meta.as_ref())?;
+    Ok((filename, argv))
+}
+
+fn check_executable(filename: &str, meta: Option<&std::fs::Metadata>) -> Result<(), ExecError> {
+    let Some(meta) = meta else {
+        return Err(ExecError::NotFound(format!(
+            "can't find command {}",
+            py_repr(filename)
+        )));
+    };
+    if meta.is_dir() {
+        return Err(ExecError::NotExecutable(format!(
+            "command at {} is a directory",
+            py_repr(filename)
+        )));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(ExecError::NotExecutable(format!(
+            "command at {} is not executable",
+            py_repr(filename)
+        )));
+    }
+    let c = CString::new(filename)
+        .map_err(|_| ExecError::Other("command contains a NUL byte".into()))?;
+    // SAFETY: access reads a NUL-terminated path we own.
+    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
+        return Err(ExecError::NoPermission(format!(
+            "no permission to run command {}",
+            py_repr(filename)
+        )));
+    }
+    Ok(())
+}
+
+/// What the caller adds to a plan besides the config: fds and extra environment.
+#[derive(Debug, Default)]
+pub struct PlanExtras {
+    pub stdio: [i32; 3],
+    /// Sockets for LISTEN_FDS, with their names.
+    pub listen: Vec<(i32, String)>,
+    /// e.g. NOTIFY_SOCKET.
+    pub env: Vec<(String, String)>,
+}
+
+/// The full plan for one spawn.
+pub fn plan(
+    cfg: &ProcessConfig,
+    daemon_env: &BTreeMap<String, String>,
+    serverurl: Option<&str>,
+    extras: PlanExtras,
+) -> Result<ExecPlan, ExecError> {
+    let (filename, argv) = resolve_command(cfg, daemon_env)?;
+
+    let credentials = match &cfg.user {
+        Some(u) => {
+            let account = user::by_uid(u.uid)
+                .map_err(|e| ExecError::Other(format!("couldn't look up user {}: {e}", u.spec)))?;
+            Some((
+                Credentials {
+                    uid: account.uid,
+                    gid: account.gid,
+                    groups: account.groups.clone(),
+                },
+                account,
+            ))
+        }
+        None => None,
+    };
+
+    // supervisord: os.environ, then SUPERVISOR_*, then the program's environment.
+    let mut env: BTreeMap<String, String> = daemon_env.clone();
+    if let Some((_, account)) = &credentials {
+        // A child running as another user gets that user's identity variables (supervisord
+        // leaves root's HOME in place, which breaks every tool that writes to ~).
+        env.insert("HOME".into(), account.home.clone());
+        env.insert("USER".into(), account.name.clone());
+        env.insert("LOGNAME".into(), account.name.clone());
+    }
+    env.insert("SUPERVISOR_ENABLED".into(), "1".into());
+    if let Some(url) = cfg.serverurl.as_deref().or(serverurl) {
+        env.insert("SUPERVISOR_SERVER_URL".into(), url.into());
+    }
+    env.insert("SUPERVISOR_PROCESS_NAME".into(), cfg.name.clone());
+    env.insert("SUPERVISOR_GROUP_NAME".into(), cfg.group.clone());
+    for (k, v) in &cfg.environment {
+        env.insert(k.clone(), v.clone());
+    }
+    for (k, v) in extras.env {
+        env.insert(k, v);
+    }
+    let mut listen_pid_slot = None;
+    let mut env_c: Vec<CString> = Vec::with_capacity(env.len() + 3);
+    if !extras.listen.is_empty() {
+        env.remove("LISTEN_PID");
+        env.insert("LISTEN_FDS".into(), extras.listen.len().to_string());
+        env.insert(
+            "LISTEN_FDNAMES".into(),
+            extras
+                .listen
+                .iter()
+                .map(|(_, n)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(":"),
+        );
+        listen_pid_slot = Some(0);
+        env_c.push(ExecPlan::listen_pid_placeholder());
+    }
+    for (k, v) in &env {
+        if let Ok(c) = CString::new(format!("{k}={v}")) {
+            env_c.push(c);
+        }
+    }
+
+    let cstr = |s: &str| {
+        CString::new(s).map_err(|_| ExecError::Other(format!("NUL byte in {}", py_repr(s))))
+    };
+    Ok(ExecPlan {
+        filename: cstr(&filename)?,
+        argv: argv.iter().map(|a| cstr(a)).collect::<Result<_, _>>()?,
+        env: env_c,
+        listen_pid_slot,
+        cwd: match &cfg.directory {
+            Some(d) => Some(
+                CString::new(Path::new(d).as_os_str().as_bytes())
+                    .map_err(|_| ExecError::Other("NUL byte in directory".into()))?,
+            ),
+            None => None,
+        },
+        umask: cfg.umask,
+        credentials: credentials.map(|(c, _)| c),
+        stdio: extras.stdio,
+        pass_fds: extras.listen.iter().map(|(fd, _)| *fd).collect(),
+        display_argv0: argv[0].clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repr_matches_python() {
+        assert_eq!(py_repr("foo"), "'foo'");
+        assert_eq!(py_repr("it's"), "\"it's\"");
+        assert_eq!(py_repr("a'b\"c"), "'a\\'b\"c'");
+        assert_eq!(py_repr("tab\there"), "'tab\\there'");
+    }
+}

@@ -1,0 +1,188 @@
+//! Finding and stopping what a program left behind.
+//!
+//! When a program's main process is gone, anything it started that still runs is a
+//! leftover: members of its process group or session (every child is a session leader, so
+//! both ids equal the main pid), and orphans of its tree that the kernel re-parented to
+//! corrald (corrald is a child subreaper) and that carry the program's
+//! `SUPERVISOR_PROCESS_NAME`/`SUPERVISOR_GROUP_NAME` in their environment — plus all their
+//! descendants. This is the `Address already in use` of users' restarts: a grandchild
+//! (Flask's reloader, a shell's child) kept the port after the supervised process died.
+//!
+//! Signals go through pidfds, opened and checked against the start time seen in the scan,
+//! so a pid reused by an unrelated process is never signalled. Waiting is event-driven: a
+//! pidfd becomes readable when its process exits.
+
+use std::collections::{HashMap, HashSet};
+use std::os::fd::OwnedFd;
+
+use tokio::io::Interest;
+use tokio::task::JoinHandle;
+
+use crate::mainlog;
+use crate::sys::procfs::{self, ProcStat};
+use crate::sys::{self, Pid};
+
+/// Who the leftovers belong to.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub name: String,
+    pub group: String,
+    /// The main process (also its process group and session id).
+    pub main: Pid,
+    /// Its start time, so a later process that reuses the pid is not taken for its tree.
+    pub main_starttime: u64,
+}
+
+/// Find the leftovers of `owner`. `is_main` says whether a pid is some program's main
+/// process (those are never leftovers of another).
+pub fn scan(owner: &Owner, is_main: &dyn Fn(Pid) -> bool) -> Vec<ProcStat> {
+    let me = sys::getpid();
+    let group_alive = sys::kill(-owner.main, 0).is_ok();
+    let orphans: Vec<Pid> = children_of(me)
+        .into_iter()
+        .filter(|p| !is_main(*p))
+        .collect();
+    if !group_alive && orphans.is_empty() {
+        // Fast path: nobody in the process group and no orphans of ours at all.
+        return Vec::new();
+    }
+    let all: Vec<ProcStat> = procfs::all()
+        .into_iter()
+        .filter(|p| !p.is_zombie())
+        .collect();
+    let mut found: HashSet<Pid> = HashSet::new();
+    for p in &all {
+        if p.pid == me || p.pid == 1 || is_main(p.pid) {
+            continue;
+        }
+        let in_tree =
+            (p.sid == owner.main || p.pgid == owner.main) && p.starttime >= owner.main_starttime;
+        let our_orphan = p.ppid == me
+            && procfs::environ_var(p.pid, "SUPERVISOR_PROCESS_NAME").as_deref()
+                == Some(owner.name.as_str())
+            && procfs::environ_var(p.pid, "SUPERVISOR_GROUP_NAME").as_deref()
+                == Some(owner.group.as_str());
+        if in_tree || our_orphan {
+            found.insert(p.pid);
+        }
+    }
+    // Descendants of leftovers are leftovers.
+    let mut by_parent: HashMap<Pid, Vec<Pid>> = HashMap::new();
+    for p in &all {
+        by_parent.entry(p.ppid).or_default().push(p.pid);
+    }
+    let mut stack: Vec<Pid> = found.iter().copied().collect();
+    while let Some(pid) = stack.pop() {
+        for &child in by_parent.get(&pid).into_iter().flatten() {
+            if child != me && !is_main(child) && found.insert(child) {
+                stack.push(child);
+            }
+        }
+    }
+    let mut out: Vec<ProcStat> = all.into_iter().filter(|p| found.contains(&p.pid)).collect();
+    out.sort_by_key(|p| p.pid);
+    out
+}
+
+/// corrald's direct children (main processes and re-parented orphans).
+fn children_of(pid: Pid) -> Vec<Pid> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// The leftovers of one program being stopped: which got which signal, and the watcher
+/// that reports when they are gone.
+#[derive(Debug, Default)]
+pub struct Cleanup {
+    signaled: HashMap<Pid, (u64, i32)>,
+    watcher: Option<JoinHandle<()>>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(w) = self.watcher.take() {
+            w.abort();
+        }
+    }
+}
+
+impl Cleanup {
+    /// Remember that the main process's group got `sig` (stopasgroup/killasgroup), so
+    /// members that are leftovers later don't get the same signal twice — a second SIGINT
+    /// means "force" to many workers (RQ, Celery).
+    pub fn note_group_signal(&mut self, pgid: Pid, sig: i32) {
+        for p in procfs::all() {
+            if p.pgid == pgid && !p.is_zombie() {
+                self.signaled.insert(p.pid, (p.starttime, sig));
+            }
+        }
+    }
+
+    /// Signal every leftover in `procs` that has not had `sig` (or SIGKILL) yet, and watch
+    /// them all; `on_gone` runs once every one of them has exited.
+    pub fn signal(
+        &mut self,
+        owner: &Owner,
+        procs: &[ProcStat],
+        sig: i32,
+        on_gone: Box<dyn FnOnce()>,
+    ) {
+        let mut fds = Vec::new();
+        for p in procs {
+            let Ok(pidfd) = sys::pidfd_open(p.pid) else {
+                continue; // already gone
+            };
+            // The pid may have been reused between the scan and pidfd_open.
+            if procfs::stat(p.pid).map(|s| s.starttime).ok() != Some(p.starttime) {
+                continue;
+            }
+            let already = self
+                .signaled
+                .get(&p.pid)
+                .is_some_and(|(st, s)| *st == p.starttime && (*s == sig || *s == libc::SIGKILL));
+            if !already {
+                let what = procfs::cmdline(p.pid);
+                let msg = format!(
+                    "sending {} to leftover process {} ({}) of '{}'",
+                    corral_config::signals::name(sig),
+                    p.pid,
+                    if what.is_empty() {
+                        p.comm.clone()
+                    } else {
+                        what
+                    },
+                    owner.name
+                );
+                if sig == libc::SIGKILL {
+                    mainlog::warn(msg);
+                } else {
+                    mainlog::info(msg);
+                }
+                if let Err(e) = sys::pidfd_send_signal(&pidfd, sig) {
+                    if e.raw_os_error() != Some(libc::ESRCH) {
+                        mainlog::warn(format!("cannot signal leftover process {}: {e}", p.pid));
+                    }
+                }
+                self.signaled.insert(p.pid, (p.starttime, sig));
+            }
+            fds.push(pidfd);
+        }
+        if let Some(w) = self.watcher.take() {
+            w.abort();
+        }
+        self.watcher = Some(tokio::task::spawn_local(wait_all(fds, on_gone)));
+    }
+}
+
+/// Wait until every pidfd is readable (its process exited).
+async fn wait_all(fds: Vec<OwnedFd>, on_gone: Box<dyn FnOnce()>) {
+    for fd in fds {
+        if let Ok(afd) = crate::sys::async_fd(fd, Interest::READABLE) {
+            let _ = afd.readable().await;
+        }
+    }
+    on_gone();
+}

@@ -1,0 +1,175 @@
+//! One HTTP connection: parse requests (with limits), check credentials, route, answer;
+//! keep the connection alive as HTTP/1.1 says.
+//!
+//! A slow or hostile client can't exhaust the daemon: headers and bodies are size-limited by
+//! the parser, a request must arrive completely within [`REQUEST_TIMEOUT`], an idle
+//! keep-alive connection is closed after [`IDLE_TIMEOUT`], and at most
+//! [`MAX_CONNECTIONS`] are served at once (more are closed at once).
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use corral_proto::http::{
+    Limits, Request, RequestParser, Response, WWW_AUTHENTICATE, check_credentials,
+};
+
+use super::Auth;
+use super::logtail;
+use super::methods;
+use crate::mainlog;
+use crate::supervisor::Supervisor;
+
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_CONNECTIONS: usize = 512;
+
+/// Counts open connections.
+#[derive(Debug, Default)]
+pub struct Limiter {
+    open: Cell<usize>,
+}
+
+struct Slot(Rc<Limiter>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+    }
+}
+
+pub fn spawn<S>(stream: S, sup: Rc<Supervisor>, auth: Rc<Auth>, limiter: &Rc<Limiter>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    if limiter.open.get() >= MAX_CONNECTIONS {
+        mainlog::warn("too many open HTTP connections; refusing one");
+        return; // dropping the stream closes it
+    }
+    limiter.open.set(limiter.open.get() + 1);
+    let slot = Slot(limiter.clone());
+    tokio::task::spawn_local(async move {
+        let _slot = slot;
+        serve(stream, sup, auth).await;
+    });
+}
+
+async fn serve<S>(mut stream: S, sup: Rc<Supervisor>, auth: Rc<Auth>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut parser = RequestParser::new(Limits::default());
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        // Wait for the start of the next request (idle), then for all of it.
+        let request = match next_request(&mut stream, &mut parser, &mut buf).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(resp) => {
+                let _ = stream.write_all(&resp.to_bytes()).await;
+                return;
+            }
+        };
+        let keep_alive = request.keep_alive();
+        if !authorized(&request, &auth) {
+            let resp = Response::error_page(401)
+                .version(request.version)
+                .header("WWW-Authenticate", WWW_AUTHENTICATE);
+            if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
+                return;
+            }
+            continue;
+        }
+        let path = request.path().to_string();
+        if path.starts_with("/RPC2") {
+            let resp = if request.method == "POST" {
+                methods::handle_http(&sup, &request.body).await
+            } else {
+                Response::error_page(400)
+            };
+            let resp = finish(resp, &request, keep_alive);
+            if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
+                return;
+            }
+        } else if path.starts_with("/logtail") || path.starts_with("/mainlogtail") {
+            // A tail streams until the client goes away; the connection ends with it.
+            logtail::serve(stream, &sup, &request).await;
+            return;
+        } else {
+            let resp = finish(Response::error_page(404), &request, keep_alive);
+            if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
+                return;
+            }
+        }
+    }
+}
+
+fn finish(resp: Response, req: &Request, keep_alive: bool) -> Response {
+    let resp = resp.version(req.version);
+    if keep_alive {
+        if req.version == corral_proto::http::Version::Http10 {
+            resp.header("Connection", "Keep-Alive")
+        } else {
+            resp
+        }
+    } else {
+        resp.header("Connection", "close")
+    }
+}
+
+fn authorized(req: &Request, auth: &Auth) -> bool {
+    let Some(user) = &auth.username else {
+        return true;
+    };
+    let password = auth.password.as_deref().unwrap_or("");
+    req.headers
+        .get("Authorization")
+        .is_some_and(|h| check_credentials(h, user, password))
+}
+
+/// Read until a whole request is parsed. `Ok(None)`: the client closed or idled out.
+async fn next_request<S>(
+    stream: &mut S,
+    parser: &mut RequestParser,
+    buf: &mut [u8],
+) -> Result<Option<Request>, Response>
+where
+    S: AsyncRead + Unpin,
+{
+    let mut started = parser.has_partial_request();
+    let mut deadline = tokio::time::Instant::now()
+        + if started {
+            REQUEST_TIMEOUT
+        } else {
+            IDLE_TIMEOUT
+        };
+    loop {
+        match parser.next_request() {
+            Ok(Some(r)) => return Ok(Some(r)),
+            Ok(None) => {}
+            Err(e) => return Err(e.to_response()),
+        }
+        if parser.take_expect_continue() {
+            // Not writable from here (read half only); clients that wait for 100-continue
+            // send the body after a short timeout anyway.
+        }
+        let n = match tokio::time::timeout_at(deadline, stream.read(buf)).await {
+            Err(_) => {
+                return if started {
+                    Err(Response::error_page(408).header("Connection", "close"))
+                } else {
+                    Ok(None)
+                };
+            }
+            Ok(Err(_)) | Ok(Ok(0)) => return Ok(None),
+            Ok(Ok(n)) => n,
+        };
+        parser.feed(&buf[..n]);
+        if !started {
+            started = true;
+            deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
+        }
+    }
+}

@@ -1,0 +1,1103 @@
+//! The XML-RPC methods: supervisord 4.3.0's `supervisor.*` and `system.*` namespaces
+//! (`rpcinterface.py`, `xmlrpc.py`) with the same argument handling, results, fault codes
+//! and fault strings, plus corral's own `corral.*` namespace.
+//!
+//! Where supervisord answers a bad argument with an HTTP 500 (an uncaught Python
+//! exception: `readLog("x", 1)`, `startProcess(1)`), corral answers with a fault instead
+//! (INCORRECT_PARAMETERS or BAD_ARGUMENTS): a client gets an error it can read, and the
+//! daemon logs nothing alarming.
+
+use std::future::Future;
+use std::io::{Read, Seek, SeekFrom};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use corral_config::host::RealHost;
+use corral_config::{LogFile, ProcessConfig};
+use corral_core::{ProcessState, Reply, SupervisorState};
+use corral_proto::api::{self, Fault, ProcessInfo, capped_int, make_namespec, split_namespec};
+use corral_proto::http::Response;
+use corral_proto::xmlrpc::{Value, encode_fault, encode_response, parse_call, xml_safe_text};
+
+use crate::events::Event as BusEvent;
+use crate::mainlog;
+use crate::process::ProcessHandle;
+use crate::process::exec::{self, ExecError};
+use crate::supervisor::{Group, Request, Supervisor};
+use crate::sys;
+
+/// supervisord's `RPCError`: a code and its text (`BAD_NAME: foo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcError {
+    pub code: i32,
+    pub text: String,
+}
+
+impl RpcError {
+    pub fn new(fault: Fault, extra: Option<&str>) -> RpcError {
+        RpcError {
+            code: fault.code(),
+            text: fault.text(extra),
+        }
+    }
+}
+
+fn err<T>(fault: Fault, extra: impl AsRef<str>) -> Result<T, RpcError> {
+    Err(RpcError::new(fault, Some(extra.as_ref())))
+}
+
+fn err0<T>(fault: Fault) -> Result<T, RpcError> {
+    Err(RpcError::new(fault, None))
+}
+
+type RpcResult = Result<Value, RpcError>;
+type BoxFut<'a> = Pin<Box<dyn Future<Output = RpcResult> + 'a>>;
+
+/// `POST /RPC2`: decode, dispatch, encode.
+pub async fn handle_http(sup: &Rc<Supervisor>, body: &[u8]) -> Response {
+    let call = match parse_call(body) {
+        Ok(c) => c,
+        Err(e) => {
+            mainlog::error(format!(
+                "XML-RPC request data {:?} is invalid: unmarshallable ({e})",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ));
+            return Response::error_page(400);
+        }
+    };
+    if call.method.is_empty() {
+        mainlog::error("XML-RPC request data is invalid: no method name");
+        return Response::error_page(400);
+    }
+    mainlog::trace(format!("XML-RPC method called: {}()", call.method));
+    match dispatch(sup.clone(), call.method.clone(), call.params).await {
+        Ok(v) => Response::xml(encode_response(&v)),
+        Err(e) => {
+            mainlog::trace(format!(
+                "XML-RPC method {}() returned fault: [{}] {}",
+                call.method, e.code, e.text
+            ));
+            Response::xml(encode_fault(e.code, &e.text))
+        }
+    }
+}
+
+/// Call a method by its dotted name (supervisord's `traverse`).
+pub fn dispatch(sup: Rc<Supervisor>, method: String, params: Vec<Value>) -> BoxFut<'static> {
+    Box::pin(async move {
+        let Some((ns, name)) = method.split_once('.') else {
+            return err0(Fault::UnknownMethod);
+        };
+        if name.contains('.') || name.starts_with('_') {
+            return err0(Fault::UnknownMethod);
+        }
+        let a = Args(params);
+        match ns {
+            "supervisor" => supervisor_ns(&sup, name, a).await,
+            "system" => system_ns(&sup, name, a).await,
+            "corral" => corral_ns(&sup, name, a).await,
+            _ => err0(Fault::UnknownMethod),
+        }
+    })
+}
+
+/// Positional parameters with Python-like coercions.
+struct Args(Vec<Value>);
+
+impl Args {
+    /// Python's TypeError on a wrong argument count is INCORRECT_PARAMETERS.
+    fn arity(&self, min: usize, max: usize) -> Result<(), RpcError> {
+        if self.0.len() < min || self.0.len() > max {
+            return err0(Fault::IncorrectParameters);
+        }
+        Ok(())
+    }
+
+    fn get(&self, i: usize) -> Option<&Value> {
+        self.0.get(i)
+    }
+
+    /// A process or group name (supervisord calls `.split(':')` on it).
+    fn name(&self, i: usize) -> Result<String, RpcError> {
+        match self.0.get(i) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Base64(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
+            _ => err0(Fault::IncorrectParameters),
+        }
+    }
+
+    /// Python's `int(x)`.
+    fn int(&self, i: usize) -> Result<i64, RpcError> {
+        match self.0.get(i) {
+            Some(Value::Int(n)) => Ok(i64::from(*n)),
+            Some(Value::Bool(b)) => Ok(i64::from(*b)),
+            Some(Value::Double(d)) if d.is_finite() => Ok(d.trunc() as i64),
+            Some(Value::String(s)) => s.trim().parse().or_else(|_| err0(Fault::BadArguments)),
+            _ => err0(Fault::BadArguments),
+        }
+    }
+
+    /// Python truthiness, with a default when absent.
+    fn flag(&self, i: usize, default: bool) -> bool {
+        match self.0.get(i) {
+            None => default,
+            Some(v) => truthy(v),
+        }
+    }
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Int(n) => *n != 0,
+        Value::Bool(b) => *b,
+        Value::Double(d) => *d != 0.0,
+        Value::String(s) => !s.is_empty(),
+        Value::Base64(b) => !b.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Struct(s) => !s.is_empty(),
+        Value::DateTime(_) => true,
+        Value::Nil => false,
+    }
+}
+
+/// supervisord's `_update`: every supervisor.* call fails once shutdown or restart began.
+fn check_running(sup: &Supervisor) -> Result<(), RpcError> {
+    if sup.state() == SupervisorState::Running {
+        Ok(())
+    } else {
+        err0(Fault::ShutdownState)
+    }
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// `_getGroupAndProcess`: (group, process or None for `group:*`).
+fn group_and_process(
+    sup: &Supervisor,
+    name: &str,
+) -> Result<(Group, Option<ProcessHandle>), RpcError> {
+    let (group_name, process_name) = split_namespec(name);
+    let Some(group) = sup.group(&group_name) else {
+        return err(Fault::BadName, name);
+    };
+    let Some(pname) = process_name else {
+        return Ok((group, None));
+    };
+    match group.find(&pname) {
+        Some(p) => Ok((group.clone(), Some(p.clone()))),
+        None => err(Fault::BadName, name),
+    }
+}
+
+/// `_getAllProcesses`: priority order (groups, then processes; ties keep config order), or
+/// lexical order.
+fn all_processes(sup: &Supervisor, lexical: bool) -> Vec<ProcessHandle> {
+    let mut groups = sup.groups();
+    if lexical {
+        groups.sort_by(|a, b| a.name().cmp(b.name()));
+    }
+    let mut out = Vec::new();
+    for g in groups {
+        let mut procs = g.processes.clone();
+        if lexical {
+            procs.sort_by(|a, b| a.name().cmp(b.name()));
+        } else {
+            procs.sort_by_key(|p| p.config.priority);
+        }
+        out.extend(procs);
+    }
+    out
+}
+
+fn group_processes(group: &Group) -> Vec<ProcessHandle> {
+    let mut procs = group.processes.clone();
+    procs.sort_by_key(|p| p.config.priority);
+    procs
+}
+
+/// The struct getProcessInfo returns.
+pub fn process_info(p: &ProcessHandle) -> ProcessInfo {
+    let info = p.info();
+    let s = &info.snapshot;
+    let mut pi = ProcessInfo {
+        name: p.name().to_string(),
+        group: p.group().to_string(),
+        start: capped_int(s.laststart.unwrap_or(0.0) as i64),
+        stop: capped_int(s.laststop.unwrap_or(0.0) as i64),
+        now: capped_int(now_secs() as i64),
+        state: api::ProcessState::from_code(s.state.code()).unwrap_or(api::ProcessState::Unknown),
+        spawnerr: s.spawnerr.clone().unwrap_or_default(),
+        exitstatus: s.exitstatus.unwrap_or(0),
+        stdout_logfile: info.logs.stdout.clone().unwrap_or_default(),
+        stderr_logfile: info.logs.stderr.clone().unwrap_or_default(),
+        pid: s.pid.unwrap_or(0),
+        description: String::new(),
+    };
+    pi.description = pi.describe();
+    pi
+}
+
+fn result_struct(p: &ProcessHandle, code: i32, description: &str) -> Value {
+    Value::structure([
+        ("name", Value::from(p.name())),
+        ("group", Value::from(p.group())),
+        ("status", Value::Int(code)),
+        ("description", Value::from(description)),
+    ])
+}
+
+async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult {
+    // signalProcessGroup / signalAllProcesses check the state after acting (below).
+    if !matches!(method, "signalProcessGroup" | "signalAllProcesses") {
+        check_running(sup)?;
+    }
+    match method {
+        "getAPIVersion" | "getVersion" => {
+            a.arity(0, 0)?;
+            Ok(Value::from(api::API_VERSION))
+        }
+        "getSupervisorVersion" => {
+            a.arity(0, 0)?;
+            Ok(Value::from(api::SUPERVISOR_VERSION))
+        }
+        "getIdentification" => {
+            a.arity(0, 0)?;
+            Ok(Value::from(sup.config().supervisord.identifier.as_str()))
+        }
+        "getState" => {
+            a.arity(0, 0)?;
+            let s = sup.state();
+            Ok(Value::structure([
+                ("statecode", Value::Int(s.code())),
+                ("statename", Value::from(s.name())),
+            ]))
+        }
+        "getPID" => {
+            a.arity(0, 0)?;
+            Ok(Value::Int(sys::getpid()))
+        }
+        "readLog" | "readMainLog" => {
+            a.arity(2, 2)?;
+            let (offset, length) = (a.int(0)?, a.int(1)?);
+            let path = mainlog::path().map(|p| p.to_string_lossy().into_owned());
+            match path {
+                Some(p) if std::path::Path::new(&p).exists() => read_file(&p, offset, length),
+                Some(p) => err(Fault::NoFile, p),
+                None => err(Fault::NoFile, "None"),
+            }
+        }
+        "clearLog" => {
+            a.arity(0, 0)?;
+            match mainlog::path() {
+                Some(p) if p.exists() => {}
+                _ => return err0(Fault::NoFile),
+            }
+            if mainlog::clear().is_err() {
+                return err0(Fault::Failed);
+            }
+            mainlog::info("reopening log file");
+            Ok(Value::Bool(true))
+        }
+        "shutdown" => {
+            a.arity(0, 0)?;
+            sup.request(Request::Shutdown);
+            Ok(Value::Bool(true))
+        }
+        "restart" => {
+            a.arity(0, 0)?;
+            sup.request(Request::Restart);
+            Ok(Value::Bool(true))
+        }
+        "reloadConfig" => {
+            a.arity(0, 0)?;
+            reload_config(sup)
+        }
+        "addProcessGroup" => {
+            a.arity(1, 1)?;
+            let name = a.name(0)?;
+            let config = sup.config();
+            let Some(g) = config.groups.iter().find(|g| g.name == name) else {
+                return err(Fault::BadName, &name);
+            };
+            match sup.add_group(g) {
+                Ok(true) => Ok(Value::Bool(true)),
+                Ok(false) => err(Fault::AlreadyAdded, &name),
+                Err(e) => err(Fault::Failed, e),
+            }
+        }
+        "removeProcessGroup" => {
+            a.arity(1, 1)?;
+            let name = a.name(0)?;
+            if sup.group(&name).is_none() {
+                return err(Fault::BadName, &name);
+            }
+            if sup.remove_group(&name) {
+                Ok(Value::Bool(true))
+            } else {
+                err(Fault::StillRunning, &name)
+            }
+        }
+        "startProcess" => {
+            a.arity(1, 2)?;
+            start_process(sup, &a.name(0)?, a.flag(1, true)).await
+        }
+        "startProcessGroup" => {
+            a.arity(1, 2)?;
+            let name = a.name(0)?;
+            let Some(group) = sup.group(&name) else {
+                return err(Fault::BadName, &name);
+            };
+            start_many(sup, group_processes(&group), a.flag(1, true)).await
+        }
+        "startAllProcesses" => {
+            a.arity(0, 1)?;
+            start_many(sup, all_processes(sup, false), a.flag(0, true)).await
+        }
+        "stopProcess" => {
+            a.arity(1, 2)?;
+            stop_process(sup, &a.name(0)?, a.flag(1, true)).await
+        }
+        "stopProcessGroup" => {
+            a.arity(1, 2)?;
+            let name = a.name(0)?;
+            let Some(group) = sup.group(&name) else {
+                return err(Fault::BadName, &name);
+            };
+            stop_many(sup, group_processes(&group), a.flag(1, true)).await
+        }
+        "stopAllProcesses" => {
+            a.arity(0, 1)?;
+            stop_many(sup, all_processes(sup, false), a.flag(0, true)).await
+        }
+        "signalProcess" => {
+            a.arity(2, 2)?;
+            signal_process(sup, &a.name(0)?, a.get(1).cloned().unwrap_or(Value::Nil)).await
+        }
+        "signalProcessGroup" => {
+            a.arity(2, 2)?;
+            let name = a.name(0)?;
+            let group = sup.group(&name);
+            check_running(sup)?;
+            let Some(group) = group else {
+                return err(Fault::BadName, &name);
+            };
+            let result = signal_many(
+                sup,
+                group_processes(&group),
+                a.get(1).cloned().unwrap_or(Value::Nil),
+            )
+            .await;
+            check_running(sup)?;
+            Ok(result)
+        }
+        "signalAllProcesses" => {
+            a.arity(1, 1)?;
+            let result = signal_many(
+                sup,
+                all_processes(sup, false),
+                a.get(0).cloned().unwrap_or(Value::Nil),
+            )
+            .await;
+            check_running(sup)?;
+            Ok(result)
+        }
+        "getAllConfigInfo" => {
+            a.arity(0, 0)?;
+            Ok(all_config_info(sup))
+        }
+        "getProcessInfo" => {
+            a.arity(1, 1)?;
+            let name = a.name(0)?;
+            match group_and_process(sup, &name)? {
+                (_, Some(p)) => Ok(process_info(&p).to_value()),
+                (_, None) => err(Fault::BadName, &name),
+            }
+        }
+        "getAllProcessInfo" => {
+            a.arity(0, 0)?;
+            Ok(Value::Array(
+                all_processes(sup, true)
+                    .iter()
+                    .map(|p| process_info(p).to_value())
+                    .collect(),
+            ))
+        }
+        "readProcessStdoutLog" | "readProcessLog" | "readProcessStderrLog" => {
+            a.arity(3, 3)?;
+            let name = a.name(0)?;
+            let stderr = method == "readProcessStderrLog";
+            let (_, p) = group_and_process(sup, &name)?;
+            let Some(p) = p else {
+                return err(Fault::BadName, &name);
+            };
+            let logs = p.info().logs;
+            let path = if stderr { logs.stderr } else { logs.stdout };
+            let (offset, length) = (a.int(1)?, a.int(2)?);
+            match path {
+                Some(path) if std::path::Path::new(&path).exists() => {
+                    read_file(&path, offset, length)
+                }
+                Some(path) => err(Fault::NoFile, path),
+                None => err(Fault::NoFile, "None"),
+            }
+        }
+        "tailProcessStdoutLog" | "tailProcessLog" | "tailProcessStderrLog" => {
+            a.arity(3, 3)?;
+            let name = a.name(0)?;
+            let stderr = method == "tailProcessStderrLog";
+            let (_, p) = group_and_process(sup, &name)?;
+            let Some(p) = p else {
+                return err(Fault::BadName, &name);
+            };
+            let logs = p.info().logs;
+            let path = if stderr { logs.stderr } else { logs.stdout };
+            let (offset, length) = (a.int(1)?, a.int(2)?);
+            match path {
+                Some(path) if std::path::Path::new(&path).exists() => {
+                    Ok(tail_file(&path, offset, length))
+                }
+                _ => Ok(Value::Array(vec![
+                    Value::from(""),
+                    Value::Int(0),
+                    Value::Bool(false),
+                ])),
+            }
+        }
+        "clearProcessLogs" | "clearProcessLog" => {
+            a.arity(1, 1)?;
+            let name = a.name(0)?;
+            clear_process_logs(sup, &name)
+                .await
+                .map(|()| Value::Bool(true))
+        }
+        "clearAllProcessLogs" => {
+            a.arity(0, 0)?;
+            let mut results = Vec::new();
+            for p in all_processes(sup, false) {
+                let namespec = make_namespec(p.group(), p.name());
+                match clear_process_logs(sup, &namespec).await {
+                    Ok(()) => results.push(result_struct(&p, Fault::Success.code(), "OK")),
+                    Err(e) => results.push(result_struct(&p, e.code, &e.text)),
+                }
+            }
+            Ok(Value::Array(results))
+        }
+        "sendProcessStdin" => {
+            a.arity(2, 2)?;
+            let chars = match a.get(1) {
+                Some(Value::String(s)) => s.clone().into_bytes(),
+                Some(Value::Base64(b)) => b.clone(),
+                Some(other) => return err(Fault::IncorrectParameters, py_repr_value(other)),
+                None => return err0(Fault::IncorrectParameters),
+            };
+            let name = a.name(0)?;
+            let (_, p) = group_and_process(sup, &name)?;
+            let Some(p) = p else {
+                return err(Fault::BadName, &name);
+            };
+            let info = p.info();
+            if info.snapshot.pid.is_none() || info.state() == ProcessState::Stopping {
+                return err(Fault::NotRunning, &name);
+            }
+            match p.write_stdin(chars).await {
+                Ok(()) => Ok(Value::Bool(true)),
+                Err(_) => err(Fault::NoFile, &name),
+            }
+        }
+        "sendRemoteCommEvent" => {
+            a.arity(2, 2)?;
+            let text = |v: Option<&Value>| match v {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Base64(b)) => String::from_utf8_lossy(b).into_owned(),
+                Some(other) => py_repr_value(other),
+                None => String::new(),
+            };
+            sup.ctx().events.publish(BusEvent::RemoteCommunication {
+                kind: text(a.get(0)),
+                data: text(a.get(1)),
+            });
+            Ok(Value::Bool(true))
+        }
+        _ => err0(Fault::UnknownMethod),
+    }
+}
+
+fn reload_config(sup: &Supervisor) -> RpcResult {
+    let host = RealHost;
+    let path = sup.config().path.clone();
+    let overrides = crate::daemon::overrides();
+    match corral_config::load(&path, &host, &overrides).into_result() {
+        Ok(new) => {
+            sup.set_config(Rc::new(new));
+            let (added, changed, removed) = sup.diff_to_active();
+            let names = |v: Vec<String>| Value::Array(v.into_iter().map(Value::from).collect());
+            Ok(Value::Array(vec![Value::Array(vec![
+                names(added),
+                names(changed),
+                names(removed),
+            ])]))
+        }
+        Err(errors) => {
+            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            err(Fault::CantReread, text.join("\n"))
+        }
+    }
+}
+
+/// Check the command before spawning (supervisord does, to answer with NO_FILE /
+/// NOT_EXECUTABLE instead of a failed start).
+fn check_command(sup: &Supervisor, cfg: &ProcessConfig) -> Result<(), RpcError> {
+    match exec::resolve_command(cfg, &sup.ctx().env) {
+        Ok(_) => Ok(()),
+        Err(ExecError::NotFound(m)) => err(Fault::NoFile, m),
+        Err(e) => err(Fault::NotExecutable, e.message()),
+    }
+}
+
+/// The first half of startProcess: checks and spawn. `Ok(Some(handle))` means "wait for it".
+async fn begin_start(
+    sup: &Supervisor,
+    p: &ProcessHandle,
+    namespec: &str,
+    wait: bool,
+) -> Result<Option<ProcessHandle>, RpcError> {
+    check_command(sup, &p.config)?;
+    match p.start().await {
+        Reply::AlreadyStarted => return err(Fault::AlreadyStarted, namespec),
+        Reply::InUnknownState => {
+            return err(
+                Fault::Failed,
+                format!("{namespec} is in an unknown process state"),
+            );
+        }
+        Reply::Failed(m) => return err(Fault::Failed, m),
+        Reply::Ok | Reply::NotRunning => {}
+    }
+    let info = p.info();
+    if info.snapshot.spawnerr.is_some() {
+        return err(Fault::SpawnError, namespec);
+    }
+    if wait && info.state() != ProcessState::Running {
+        return Ok(Some(p.clone()));
+    }
+    Ok(None)
+}
+
+/// startProcess's deferred part: until RUNNING, or a failure.
+async fn wait_started(p: &ProcessHandle, namespec: &str) -> Result<(), RpcError> {
+    let info = p
+        .wait_until(|i| {
+            i.snapshot.spawnerr.is_some() || !matches!(i.state(), ProcessState::Starting)
+        })
+        .await;
+    if info.snapshot.spawnerr.is_some() {
+        return err(Fault::SpawnError, namespec);
+    }
+    match info.state() {
+        ProcessState::Running => Ok(()),
+        _ => err(Fault::AbnormalTermination, namespec),
+    }
+}
+
+async fn start_process(sup: &Rc<Supervisor>, name: &str, wait: bool) -> RpcResult {
+    let (group, p) = group_and_process(sup, name)?;
+    let Some(p) = p else {
+        return start_many(sup, group_processes(&group), wait).await;
+    };
+    if let Some(p) = begin_start(sup, &p, name, wait).await? {
+        wait_started(&p, name).await?;
+    }
+    Ok(Value::Bool(true))
+}
+
+/// supervisord's `make_allfunc` over startProcess, for processes not running.
+async fn start_many(sup: &Supervisor, procs: Vec<ProcessHandle>, wait: bool) -> RpcResult {
+    let mut results = Vec::new();
+    let mut waiting = Vec::new();
+    for p in procs {
+        if p.state().is_running() {
+            continue;
+        }
+        let namespec = make_namespec(p.group(), p.name());
+        match begin_start(sup, &p, &namespec, wait).await {
+            Ok(None) => results.push(result_struct(&p, Fault::Success.code(), "OK")),
+            Ok(Some(p)) => waiting.push((p, namespec)),
+            Err(e) => results.push(result_struct(&p, e.code, &e.text)),
+        }
+    }
+    results.extend(
+        complete_all(waiting, |p, n| async move {
+            match wait_started(&p, &n).await {
+                Ok(()) => result_struct(&p, Fault::Success.code(), "OK"),
+                Err(e) => result_struct(&p, e.code, &e.text),
+            }
+        })
+        .await,
+    );
+    Ok(Value::Array(results))
+}
+
+/// Run the waits concurrently; results in completion order (as supervisord's polling
+/// appends them).
+async fn complete_all<F, Fut>(items: Vec<(ProcessHandle, String)>, f: F) -> Vec<Value>
+where
+    F: Fn(ProcessHandle, String) -> Fut,
+    Fut: Future<Output = Value> + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let n = items.len();
+    for (p, name) in items {
+        let fut = f(p, name);
+        let tx = tx.clone();
+        tokio::task::spawn_local(async move {
+            let _ = tx.send(fut.await);
+        });
+    }
+    drop(tx);
+    let mut out = Vec::with_capacity(n);
+    while let Some(v) = rx.recv().await {
+        out.push(v);
+    }
+    out
+}
+
+async fn begin_stop(
+    p: &ProcessHandle,
+    namespec: &str,
+    wait: bool,
+) -> Result<Option<ProcessHandle>, RpcError> {
+    if !p.state().is_running() {
+        return err(Fault::NotRunning, namespec);
+    }
+    match p.stop().await {
+        Reply::Ok => {}
+        Reply::NotRunning => return err(Fault::NotRunning, namespec),
+        Reply::Failed(m) => return err(Fault::Failed, m),
+        Reply::AlreadyStarted | Reply::InUnknownState => {}
+    }
+    if wait && !p.state().is_stopped() {
+        return Ok(Some(p.clone()));
+    }
+    Ok(None)
+}
+
+/// stopProcess's deferred part, logging "waiting for NAME to stop" every 2 s.
+async fn wait_stopped(p: &ProcessHandle) {
+    let mut last = Instant::now();
+    loop {
+        let done = tokio::time::timeout(
+            Duration::from_secs(2),
+            p.wait_until(|i| i.state().is_stopped()),
+        )
+        .await;
+        if done.is_ok() {
+            return;
+        }
+        if last.elapsed() >= Duration::from_secs(2) {
+            mainlog::info(format!("waiting for {} to stop", p.name()));
+            last = Instant::now();
+        }
+    }
+}
+
+async fn stop_process(sup: &Rc<Supervisor>, name: &str, wait: bool) -> RpcResult {
+    let (group, p) = group_and_process(sup, name)?;
+    let Some(p) = p else {
+        return stop_many(sup, group_processes(&group), wait).await;
+    };
+    if let Some(p) = begin_stop(&p, name, wait).await? {
+        wait_stopped(&p).await;
+    }
+    Ok(Value::Bool(true))
+}
+
+async fn stop_many(_sup: &Supervisor, procs: Vec<ProcessHandle>, wait: bool) -> RpcResult {
+    let mut results = Vec::new();
+    let mut waiting = Vec::new();
+    for p in procs {
+        if !p.state().is_running() {
+            continue;
+        }
+        let namespec = make_namespec(p.group(), p.name());
+        match begin_stop(&p, &namespec, wait).await {
+            Ok(None) => results.push(result_struct(&p, Fault::Success.code(), "OK")),
+            Ok(Some(p)) => waiting.push((p, namespec)),
+            Err(e) => results.push(result_struct(&p, e.code, &e.text)),
+        }
+    }
+    results.extend(
+        complete_all(waiting, |p, _| async move {
+            wait_stopped(&p).await;
+            result_struct(&p, Fault::Success.code(), "OK")
+        })
+        .await,
+    );
+    Ok(Value::Array(results))
+}
+
+fn parse_signal(v: &Value) -> Option<i32> {
+    let text = match v {
+        Value::Int(n) => n.to_string(),
+        Value::Bool(b) => i32::from(*b).to_string(),
+        Value::String(s) => s.clone(),
+        _ => return None,
+    };
+    corral_config::signals::number(&text)
+}
+
+fn signal_repr(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => py_repr_value(other),
+    }
+}
+
+async fn signal_one(p: &ProcessHandle, namespec: &str, sig: &Value) -> Result<(), RpcError> {
+    let Some(num) = parse_signal(sig) else {
+        return err(Fault::BadSignal, signal_repr(sig));
+    };
+    if !p.state().is_signallable() {
+        return err(Fault::NotRunning, namespec);
+    }
+    match p.signal(num).await {
+        Reply::Ok => Ok(()),
+        Reply::NotRunning => err(Fault::NotRunning, namespec),
+        Reply::Failed(m) => err(Fault::Failed, m),
+        Reply::AlreadyStarted | Reply::InUnknownState => Ok(()),
+    }
+}
+
+async fn signal_process(sup: &Rc<Supervisor>, name: &str, sig: Value) -> RpcResult {
+    let (group, p) = group_and_process(sup, name)?;
+    let Some(p) = p else {
+        check_running(sup)?;
+        return Ok(signal_many(sup, group_processes(&group), sig).await);
+    };
+    signal_one(&p, name, &sig).await.map(|()| Value::Bool(true))
+}
+
+async fn signal_many(_sup: &Supervisor, procs: Vec<ProcessHandle>, sig: Value) -> Value {
+    let mut results = Vec::new();
+    for p in procs {
+        if !p.state().is_signallable() {
+            continue;
+        }
+        let namespec = make_namespec(p.group(), p.name());
+        match signal_one(&p, &namespec, &sig).await {
+            Ok(()) => results.push(result_struct(&p, Fault::Success.code(), "OK")),
+            Err(e) => results.push(result_struct(&p, e.code, &e.text)),
+        }
+    }
+    Value::Array(results)
+}
+
+async fn clear_process_logs(sup: &Supervisor, name: &str) -> Result<(), RpcError> {
+    let (_, p) = group_and_process(sup, name)?;
+    let Some(p) = p else {
+        return err(Fault::BadName, name);
+    };
+    p.clear_logs().await.or_else(|_| err(Fault::Failed, name))
+}
+
+/// supervisord's `getAllConfigInfo`: every process of the configuration last read (in
+/// use or not), sorted by name.
+fn all_config_info(sup: &Supervisor) -> Value {
+    let config = sup.config();
+    let running = sup.groups();
+    let mut rows: Vec<(String, Value)> = Vec::new();
+    for g in &config.groups {
+        let active = running.iter().find(|r| r.name() == g.name);
+        let inuse = active.is_some();
+        for p in &g.processes {
+            // AUTO logs of a group in use have their real names; otherwise 'auto'.
+            let live = active.and_then(|a| a.find(&p.name)).map(|h| h.info().logs);
+            let logfile = |lf: &LogFile, live: Option<String>| match lf {
+                LogFile::Auto => live.map_or(Value::from("auto"), Value::from),
+                LogFile::None => Value::from("none"),
+                LogFile::Path(s) => Value::from(s.as_str()),
+            };
+            let opt = |v: &Option<String>| v.as_deref().map_or(Value::from("none"), Value::from);
+            let row = Value::structure([
+                ("autostart", Value::Bool(p.autostart)),
+                ("directory", opt(&p.directory)),
+                (
+                    "uid",
+                    p.user
+                        .as_ref()
+                        .map_or(Value::from("none"), |u| Value::Int(u.uid as i32)),
+                ),
+                ("command", Value::from(p.command.as_str())),
+                (
+                    "exitcodes",
+                    Value::Array(p.exitcodes.iter().map(|c| Value::Int(*c)).collect()),
+                ),
+                ("group", Value::from(g.name.as_str())),
+                ("group_prio", Value::Int(g.priority as i32)),
+                ("inuse", Value::Bool(inuse)),
+                ("killasgroup", Value::Bool(p.killasgroup)),
+                ("name", Value::from(p.name.as_str())),
+                ("process_prio", Value::Int(p.priority as i32)),
+                ("redirect_stderr", Value::Bool(p.redirect_stderr)),
+                (
+                    "startretries",
+                    Value::Int(capped_int(p.startretries as i64)),
+                ),
+                ("startsecs", Value::Int(capped_int(p.startsecs as i64))),
+                (
+                    "stdout_capture_maxbytes",
+                    Value::Int(capped_int(p.stdout.capture_maxbytes as i64)),
+                ),
+                (
+                    "stdout_events_enabled",
+                    Value::Bool(p.stdout.events_enabled),
+                ),
+                (
+                    "stdout_logfile",
+                    logfile(
+                        &p.stdout.logfile,
+                        live.as_ref().and_then(|l| l.stdout.clone()),
+                    ),
+                ),
+                (
+                    "stdout_logfile_backups",
+                    Value::Int(p.stdout.logfile_backups as i32),
+                ),
+                (
+                    "stdout_logfile_maxbytes",
+                    Value::Int(capped_int(p.stdout.logfile_maxbytes as i64)),
+                ),
+                ("stdout_syslog", Value::Bool(p.stdout.syslog)),
+                ("stopsignal", Value::Int(p.stopsignal)),
+                (
+                    "stopwaitsecs",
+                    Value::Int(capped_int(p.stopwaitsecs as i64)),
+                ),
+                (
+                    "stderr_capture_maxbytes",
+                    Value::Int(capped_int(p.stderr.capture_maxbytes as i64)),
+                ),
+                (
+                    "stderr_events_enabled",
+                    Value::Bool(p.stderr.events_enabled),
+                ),
+                (
+                    "stderr_logfile",
+                    logfile(
+                        &p.stderr.logfile,
+                        live.as_ref().and_then(|l| l.stderr.clone()),
+                    ),
+                ),
+                (
+                    "stderr_logfile_backups",
+                    Value::Int(p.stderr.logfile_backups as i32),
+                ),
+                (
+                    "stderr_logfile_maxbytes",
+                    Value::Int(capped_int(p.stderr.logfile_maxbytes as i64)),
+                ),
+                ("stderr_syslog", Value::Bool(p.stderr.syslog)),
+                ("serverurl", opt(&p.serverurl)),
+            ]);
+            rows.push((p.name.clone(), row));
+        }
+    }
+    // Python's sort is stable: equal names keep configuration order.
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    Value::Array(rows.into_iter().map(|(_, v)| v).collect())
+}
+
+/// supervisord's `readFile`, with text made safe for XML.
+fn read_file(path: &str, offset: i64, length: i64) -> RpcResult {
+    let bytes = (|| -> Result<Vec<u8>, RpcError> {
+        let mut f = std::fs::File::open(path).or_else(|_| err0(Fault::Failed))?;
+        let mut data = Vec::new();
+        if offset < 0 {
+            // A negative offset reads that many bytes from the end; length must be 0.
+            if length != 0 {
+                return err0(Fault::BadArguments);
+            }
+            let size = f.seek(SeekFrom::End(0)).or_else(|_| err0(Fault::Failed))?;
+            let pos = size.saturating_sub(offset.unsigned_abs());
+            f.seek(SeekFrom::Start(pos))
+                .or_else(|_| err0(Fault::Failed))?;
+            f.take(offset.unsigned_abs())
+                .read_to_end(&mut data)
+                .or_else(|_| err0(Fault::Failed))?;
+        } else {
+            if length < 0 {
+                return err0(Fault::BadArguments);
+            }
+            f.seek(SeekFrom::Start(offset as u64))
+                .or_else(|_| err0(Fault::Failed))?;
+            if length == 0 {
+                f.read_to_end(&mut data).or_else(|_| err0(Fault::Failed))?;
+            } else {
+                f.take(length as u64)
+                    .read_to_end(&mut data)
+                    .or_else(|_| err0(Fault::Failed))?;
+            }
+        }
+        Ok(data)
+    })()?;
+    Ok(Value::String(xml_safe_text(&bytes)))
+}
+
+/// supervisord's `tailFile`: [bytes, new offset, overflow].
+fn tail_file(path: &str, offset: i64, length: i64) -> Value {
+    let fallback = Value::Array(vec![
+        Value::from(""),
+        Value::Int(capped_int(offset)),
+        Value::Bool(false),
+    ]);
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return fallback;
+    };
+    let Ok(sz) = f.seek(SeekFrom::End(0)) else {
+        return fallback;
+    };
+    let sz = sz as i64;
+    let (mut offset, mut length) = (offset, length);
+    let mut overflow = false;
+    if sz > offset + length {
+        overflow = true;
+        offset = sz - 1;
+    }
+    if offset + length > sz {
+        if offset > sz - 1 {
+            length = 0;
+        }
+        offset = sz - length;
+    }
+    offset = offset.max(0);
+    length = length.max(0);
+    let mut data = Vec::new();
+    if length > 0 && f.seek(SeekFrom::Start(offset as u64)).is_ok() {
+        let _ = (&mut f).take(length as u64).read_to_end(&mut data);
+    }
+    Value::Array(vec![
+        Value::String(xml_safe_text(&data)),
+        Value::Int(capped_int(sz)),
+        Value::Bool(overflow),
+    ])
+}
+
+/// A rough Python `repr()` of a value, for fault texts that quote an argument.
+fn py_repr_value(v: &Value) -> String {
+    match v {
+        Value::Int(n) => n.to_string(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+        Value::Double(d) => corral_proto::xmlrpc::python_repr(*d),
+        Value::String(s) => exec::py_repr(s),
+        Value::Nil => "None".into(),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(py_repr_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Struct(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", exec::py_repr(k), py_repr_value(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Base64(b) => format!("{:?}", String::from_utf8_lossy(b)),
+        Value::DateTime(s) => s.clone(),
+    }
+}
+
+async fn system_ns(sup: &Rc<Supervisor>, name: &str, a: Args) -> RpcResult {
+    match name {
+        "listMethods" => {
+            a.arity(0, 0)?;
+            let mut names: Vec<Value> = api::list_methods().into_iter().map(Value::from).collect();
+            names.extend(CORRAL_METHODS.iter().map(|(n, _, _)| Value::from(*n)));
+            Ok(Value::Array(names))
+        }
+        "methodHelp" => {
+            a.arity(1, 1)?;
+            let name = a.name(0)?;
+            if let Some(h) = api::method_help(&name) {
+                return Ok(Value::from(h));
+            }
+            match CORRAL_METHODS.iter().find(|(n, _, _)| *n == name) {
+                Some((_, _, help)) => Ok(Value::from(*help)),
+                None => err0(Fault::SignatureUnsupported),
+            }
+        }
+        "methodSignature" => {
+            a.arity(1, 1)?;
+            let name = a.name(0)?;
+            let sig = api::method_signature(&name).or_else(|| {
+                CORRAL_METHODS
+                    .iter()
+                    .find(|(n, _, _)| *n == name)
+                    .map(|(_, s, _)| *s)
+            });
+            match sig {
+                Some(s) => Ok(Value::Array(s.iter().map(|t| Value::from(*t)).collect())),
+                None => err0(Fault::SignatureUnsupported),
+            }
+        }
+        "multicall" => {
+            a.arity(1, 1)?;
+            let Some(Value::Array(calls)) = a.get(0).cloned() else {
+                return err0(Fault::IncorrectParameters);
+            };
+            let mut results = Vec::with_capacity(calls.len());
+            for call in calls {
+                let method = call
+                    .get("methodName")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let params = match call.get("params") {
+                    Some(Value::Array(p)) => p.clone(),
+                    _ => Vec::new(),
+                };
+                let r = match method {
+                    None => Err(RpcError::new(
+                        Fault::IncorrectParameters,
+                        Some("No methodName"),
+                    )),
+                    Some(m) if m == "system.multicall" => Err(RpcError::new(
+                        Fault::IncorrectParameters,
+                        Some("Recursive system.multicall forbidden"),
+                    )),
+                    Some(m) => dispatch(sup.clone(), m, params).await,
+                };
+                results.push(match r {
+                    Ok(v) => Value::Array(vec![v]),
+                    Err(e) => Value::structure([
+                        ("faultCode", Value::Int(e.code)),
+                        ("faultString", Value::from(e.text.as_str())),
+                    ]),
+                });
+            }
+            Ok(Value::Array(results))
+        }
+        _ => err0(Fault::UnknownMethod),
+    }
+}
+
+/// corral's own methods: (name, signature, help).
+const CORRAL_METHODS: &[(&str, &[&str], &str)] = &[(
+    "corral.getVersion",
+    &["string"],
+    " Return the version of corral serving this API (supervisor.getSupervisorVersion\n        answers 4.3.0, the supervisord version corral is compatible with).\n\n        @return string version\n        ",
+)];
+
+async fn corral_ns(sup: &Rc<Supervisor>, name: &str, a: Args) -> RpcResult {
+    let _ = sup;
+    match name {
+        "getVersion" => {
+            a.arity(0, 0)?;
+            Ok(Value::from(env!("CARGO_PKG_VERSION")))
+        }
+        _ => err0(Fault::UnknownMethod),
+    }
+}

@@ -1,0 +1,203 @@
+//! The daemon's only door to the kernel: thin, safe wrappers over the libc calls corrald
+//! needs. Everything `unsafe` lives in this module tree, each block saying why it is sound.
+
+pub mod errno;
+pub mod procfs;
+pub mod spawn;
+pub mod user;
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+pub type Pid = i32;
+
+/// Turn a libc return value into an `io::Result`, reading errno on -1.
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `kill(2)`. A negative `pid` signals a process group.
+pub fn kill(pid: Pid, sig: i32) -> io::Result<()> {
+    // SAFETY: kill takes plain integers and has no memory effects.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+pub fn getpid() -> Pid {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
+}
+
+pub fn getuid() -> u32 {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// Make corrald a child subreaper: when a process it started dies, that process's
+/// children are re-parented to corrald (not to PID 1), so orphans of a supervised tree stay
+/// visible, are reaped by us, and can be stopped with the program they came from.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
+}
+
+/// `waitpid(-1, WNOHANG)`: one exited child, if any.
+pub fn reap_one() -> io::Result<Option<(Pid, i32)>> {
+    let mut status = 0;
+    // SAFETY: status is a valid out-pointer for the duration of the call.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    match pid {
+        -1 => {
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::ECHILD) => Ok(None),
+                Some(libc::EINTR) => Ok(None),
+                _ => Err(err),
+            }
+        }
+        0 => Ok(None),
+        pid => Ok(Some((pid, status))),
+    }
+}
+
+/// A pipe whose both ends are close-on-exec; the child's ends are dup2'ed into place, which
+/// clears the flag on the copies only.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid two-element array for pipe2 to fill.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+pub fn set_nonblocking(fd: &impl AsRawFd, on: bool) -> io::Result<()> {
+    let fd = fd.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we hold, with integer arguments.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let flags = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(drop)
+}
+
+/// Try to grow a pipe's buffer (the kernel may refuse or cap it; that is fine).
+pub fn set_pipe_size(fd: &impl AsRawFd, bytes: i32) {
+    // SAFETY: fcntl with an integer argument; failure is harmless and ignored.
+    unsafe {
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes);
+    }
+}
+
+/// `pidfd_open(2)`: a descriptor that refers to exactly this process (immune to pid reuse)
+/// and becomes readable when it exits.
+pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: the raw syscall takes two integers and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just created this descriptor for us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `pidfd_send_signal(2)`: signal the process the pidfd refers to.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
+    // SAFETY: the syscall takes a descriptor we own, a signal number and null info.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// (soft, hard) limits of a resource; `u64::MAX` stands for RLIM_INFINITY.
+pub fn getrlimit(resource: libc::__rlimit_resource_t) -> io::Result<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a valid out-pointer.
+    cvt(unsafe { libc::getrlimit(resource, &mut lim) })?;
+    Ok((lim.rlim_cur, lim.rlim_max))
+}
+
+pub fn setrlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: lim is a valid in-pointer.
+    cvt(unsafe { libc::setrlimit(resource, &lim) }).map(drop)
+}
+
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(mask) }
+}
+
+/// Drop the daemon's own privileges (`[supervisord] user=`): groups, gid, then uid.
+pub fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
+    // SAFETY: setgroups reads `groups.len()` gids from a valid slice.
+    cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })?;
+    // SAFETY: integer arguments only.
+    cvt(unsafe { libc::setgid(gid) })?;
+    // SAFETY: integer arguments only.
+    cvt(unsafe { libc::setuid(uid) }).map(drop)
+}
+
+/// The local time of `unix_secs` as `YYYY-mm-dd HH:MM:SS` (supervisord's log timestamps use
+/// `time.localtime`).
+pub fn local_datetime(unix_secs: i64) -> String {
+    // SAFETY: localtime_r writes into `tm`, a valid out-pointer; time_t is read from a local.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        let t: libc::time_t = unix_secs;
+        libc::localtime_r(&t, &mut tm);
+        tm
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// Make the C library read TZ now, so that `localtime_r` in any thread agrees with it.
+pub fn tzset() {
+    unsafe extern "C" {
+        fn tzset();
+    }
+    // SAFETY: tzset takes no arguments; it is called once at start-up before other threads.
+    unsafe { tzset() }
+}
+
+/// Register an owned descriptor with the runtime's reactor.
+pub fn async_fd(
+    fd: OwnedFd,
+    interest: tokio::io::Interest,
+) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: an OwnedFd is open and refers to the same description until it is dropped,
+    // and corrald never swaps the OwnedFd inside an AsyncFd (no get_mut + replace), so the
+    // descriptor stays valid and unchanged for the AsyncFd's whole life.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }
+        .map_err(|e| e.into_parts().1)
+}
