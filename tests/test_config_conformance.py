@@ -170,3 +170,49 @@ def test_duplicate_process_names_refused(tmp_path):
                     "[program:b]\ncommand=b\nprocess_name=w\n")
     assert r.returncode == 2
     assert "%s:11: [program:b] process_name: process name w appears twice in group g" % conf in r.stdout
+
+
+SYNTHETIC = os.path.join(REPO, "crates", "config", "tests", "supervisord-differential")
+
+
+def test_synthetic_configs_read_like_supervisord(tmp_path):
+    """Live differential: supervisord's own answer is computed now, not stored."""
+    import shutil
+    corpus = conformance_dir()
+    work = tmp_path / "syn"
+    shutil.copytree(SYNTHETIC, work / "configs")
+    view = os.path.join(corpus, "supervisord_view.py")
+    w = subprocess.run([sys.executable, view, "--corpus", "configs", "--write"], cwd=str(work),
+                       capture_output=True, text=True, timeout=600)
+    assert w.returncode == 0, w.stderr
+    corrald = corral_bin("corrald")
+    r = subprocess.run([sys.executable, view, "--corpus", "configs", "--compare",
+                        "%s --check --json -c {config}" % corrald],
+                       cwd=str(work), capture_output=True, text=True, timeout=600)
+    n = len([f for f in os.listdir(SYNTHETIC) if f.endswith(".conf")])
+    assert r.stdout.strip().splitlines()[-1] == (
+        "%d/%d files read the same as supervisord 4.3.0" % (n, n)), r.stdout
+
+    # Where supervisord refuses a file, corrald says what supervisord says (its message
+    # without the " in section ... (file: ...)" suffix, which corrald gives as FILE:LINE:
+    # [SECTION] OPTION; the list of available names depends on the environment).
+    for name in sorted(os.listdir(work / "configs")):
+        if not name.endswith(".expected.json"):
+            continue
+        with open(work / "configs" / name) as f:
+            expected = json.load(f)
+        if "error" not in expected:
+            continue
+        conf = work / "configs" / name.replace(".expected.json", ".conf")
+        message = expected["error"].split(" in section '")[0].split(" Available names:")[0]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        envf = str(conf)[:-5] + ".env"
+        if os.path.exists(envf):
+            with open(envf) as f:
+                env.update(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        out = subprocess.run([corrald, "--check", "--json", "-c", str(conf)], cwd=str(conf.parent),
+                             env=env, capture_output=True, text=True, timeout=60)
+        ours = json.loads(out.stdout)
+        here = str(conf.parent)
+        found = [e for e in ours["errors"] if message.replace("<HERE>", here) in e]
+        assert found, "%s: supervisord says %r; corrald says %r" % (name, message, ours["errors"])

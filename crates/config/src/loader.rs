@@ -1334,7 +1334,8 @@ impl<'h> Loader<'h> {
             .get(s, "serverurl", None, &common, true)
             .ok()
             .flatten()
-            .filter(|u| !u.is_empty() && pystr::upper(pystr::strip(u)) != "AUTO");
+            // Only AUTO means "the daemon's"; an empty value stays as written.
+            .filter(|u| u.is_empty() || pystr::upper(pystr::strip(u)) != "AUTO");
         let user = match self.get(s, "user", None, &common, true) {
             Ok(Some(u)) => match dt::name_to_uid(&u, self.host) {
                 Ok(uid) => {
@@ -1628,8 +1629,16 @@ impl<'h> Loader<'h> {
         sup.statefile = corral::statefile(&mut self, &sup);
         corral::check_groups(&mut self, &groups);
         let meta = corral::meta_and_warnings(&mut self);
+        let mut ctl_names = self.environ.clone();
+        ctl_names.insert("here".into(), PyVal::Str(self.here.clone()));
         let supervisorctl = self.ini.section("supervisorctl").map(|_| {
-            let get = |k: &str| self.ini.get("supervisorctl", k).map(|o| o.value.clone());
+            // As supervisorctl expands them; a value it could not expand is kept as written
+            // (corralctl reports it when it reads the file itself).
+            let get = |k: &str| {
+                self.ini.get("supervisorctl", k).map(|o| {
+                    pyformat::expand(&o.value, &ctl_names, k).unwrap_or_else(|_| o.value.clone())
+                })
+            };
             SupervisorctlConfig {
                 serverurl: get("serverurl"),
                 username: get("username"),
