@@ -281,3 +281,50 @@ impl Host for RealHost {
         cwd
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_host_lookups() {
+        let h = RealHost;
+        let root = h.user_by_name("root").expect("root exists");
+        assert_eq!(root.uid, 0);
+        assert_eq!(h.user_by_uid(0).map(|u| u.name), Some("root".into()));
+        assert!(h.user_by_name("no-such-user-corral").is_none());
+        assert!(h.group_by_name("no-such-group-corral").is_none());
+        assert!(h.group_exists(root.gid));
+        assert!(!h.hostname().is_empty());
+        assert!(h.is_dir(&h.tempdir()));
+    }
+
+    #[test]
+    fn real_host_files_and_glob() {
+        let dir = std::env::temp_dir().join(format!("corral-host-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        for f in ["b.conf", "a.conf", ".hidden.conf", "c.ini"] {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        let d = dir.to_string_lossy().into_owned();
+        let h = RealHost;
+        let mut found = crate::pyglob::glob(&h, &format!("{d}/*.conf"));
+        found.sort();
+        assert_eq!(found, vec![format!("{d}/a.conf"), format!("{d}/b.conf")]);
+        assert_eq!(
+            crate::pyglob::glob(&h, &format!("{d}/.*.conf")),
+            vec![format!("{d}/.hidden.conf")]
+        );
+        assert_eq!(
+            crate::pyglob::glob(&h, &format!("{d}/s*/")),
+            vec![format!("{d}/sub/")]
+        );
+        assert_eq!(
+            crate::pyglob::glob(&h, &format!("{d}/c.ini")),
+            vec![format!("{d}/c.ini")]
+        );
+        assert!(crate::pyglob::glob(&h, &format!("{d}/nope.ini")).is_empty());
+        assert_eq!(h.read_file(&format!("{d}/c.ini")).unwrap(), b"x");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

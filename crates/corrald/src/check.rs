@@ -19,7 +19,17 @@ pub fn run(config: Option<&str>, json: bool) -> i32 {
     let path = match config {
         Some(p) => p.to_string(),
         None => {
-            let argv0 = std::env::args().next().unwrap_or_else(|| "corrald".into());
+            // supervisord looks next to its executable (sys.argv[0] is the script's full
+            // path); a binary found through $PATH only gets its bare name as argv[0].
+            let argv0 = std::env::args()
+                .next()
+                .filter(|a| a.contains('/'))
+                .or_else(|| {
+                    std::env::current_exe()
+                        .ok()
+                        .map(|p| p.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| "corrald".into());
             match corral_config::search_default_config(&host, &argv0) {
                 Some(p) => p,
                 None => {
