@@ -234,6 +234,18 @@ pub enum LogFile {
     Path(String),
 }
 
+impl LogFile {
+    /// The file to write, if any. supervisord keeps `stdout_logfile=` (empty) as an empty
+    /// path and then writes nothing (its dispatchers test the name for truth), so an empty
+    /// path is no file here too.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            LogFile::Path(p) if !p.is_empty() => Some(p),
+            _ => None,
+        }
+    }
+}
+
 /// Per-channel (stdout or stderr) log settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelConfig {
