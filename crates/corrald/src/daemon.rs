@@ -54,6 +54,7 @@ pub fn overrides() -> corral_config::Overrides {
 const EXIT_USAGE: i32 = 2;
 
 fn usage_error(msg: &str) -> i32 {
+    mainlog::flush_early_to_stderr();
     eprintln!("Error: {msg}");
     eprintln!(
         "For help, use {} -h",
@@ -63,6 +64,7 @@ fn usage_error(msg: &str) -> i32 {
 }
 
 fn report_config_errors(errors: &[ConfigError]) -> i32 {
+    mainlog::flush_early_to_stderr();
     for e in errors {
         eprintln!("Error: {e}");
     }

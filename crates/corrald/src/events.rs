@@ -255,6 +255,8 @@ pub struct EventBus {
     serial: Cell<u64>,
     ticker: RefCell<Option<JoinHandle<()>>>,
     me: RefCell<std::rc::Weak<EventBus>>,
+    /// Woken whenever a listener finishes an event (for draining at shutdown).
+    progress: tokio::sync::Notify,
 }
 
 impl EventBus {
@@ -265,6 +267,7 @@ impl EventBus {
             serial: Cell::new(0),
             ticker: RefCell::new(None),
             me: RefCell::new(std::rc::Weak::new()),
+            progress: tokio::sync::Notify::new(),
         });
         *bus.me.borrow_mut() = Rc::downgrade(&bus);
         bus
@@ -287,6 +290,31 @@ impl EventBus {
                 listeners: RefCell::new(Vec::new()),
             }));
             self.update_ticker();
+        }
+    }
+
+    /// Whether the pool `name` has nothing buffered and no listener busy with an event.
+    fn pool_idle(&self, name: &str) -> bool {
+        self.pools.borrow().iter().filter(|p| p.name == name).all(|p| {
+            p.buffer.borrow().is_empty()
+                || !p
+                    .listeners
+                    .borrow()
+                    .iter()
+                    .any(|l| l.running && l.state != ListenerState::Unknown)
+        } && !p.listeners.borrow().iter().any(|l| l.state == ListenerState::Busy))
+    }
+
+    /// Wait (at most `limit`) until the pool `name` has delivered what it holds. At
+    /// shutdown, listeners stop last so that they see the other processes stop; this makes
+    /// sure they also get those last events before they are stopped themselves.
+    pub async fn drain(&self, name: &str, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.pool_idle(name) {
+            let notified = self.progress.notified();
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
         }
     }
 
@@ -705,6 +733,7 @@ fn handle_state(
                     *result_len = None;
                     let current = l.current.take();
                     set_state(l, ListenerState::Acknowledged);
+                    bus.progress.notify_waiters();
                     if ok {
                         mainlog::debug(format!("{name}: event was processed"));
                     } else {

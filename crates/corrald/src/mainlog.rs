@@ -1,8 +1,10 @@
 //! corrald's own log, in supervisord's format: `2024-05-01 12:00:00,123 INFO message`.
 //!
 //! One logger per daemon, reachable from anywhere through these free functions (corrald
-//! runs on one thread, so a thread-local is the whole story). Until [`configure`] is called
-//! (config not read yet), messages go to stderr.
+//! runs on one thread, so a thread-local is the whole story). Messages logged before
+//! [`configure`] (start-up work that must precede opening the log, such as stopping a
+//! predecessor's processes) are kept and written first once it is configured, or to stderr
+//! by [`flush_early_to_stderr`] if corrald gives up before that.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -24,6 +26,7 @@ struct MainLog {
 
 thread_local! {
     static LOG: RefCell<Option<MainLog>> = const { RefCell::new(None) };
+    static EARLY: RefCell<Vec<(LogLevel, String)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Where and what to log. Replaces any earlier configuration (used again on reload).
@@ -36,6 +39,16 @@ pub fn configure(level: LogLevel, file: Option<RotatingFile>, to_stdout: bool) {
             failing: false,
         });
     });
+    for (level, line) in EARLY.with(|e| std::mem::take(&mut *e.borrow_mut())) {
+        write_line(level, &line);
+    }
+}
+
+/// corrald is exiting before the log was configured: show what was logged so far.
+pub fn flush_early_to_stderr() {
+    for (_, line) in EARLY.with(|e| std::mem::take(&mut *e.borrow_mut())) {
+        eprint!("{line}");
+    }
 }
 
 /// Whether messages at `level` are written (to skip building expensive ones).
@@ -63,21 +76,26 @@ pub fn timestamp(now: SystemTime) -> String {
 }
 
 pub fn log(level: LogLevel, msg: impl AsRef<str>) {
+    let line = format!(
+        "{} {} {}\n",
+        timestamp(SystemTime::now()),
+        level.label(),
+        msg.as_ref()
+    );
+    if LOG.with(|l| l.borrow().is_none()) {
+        EARLY.with(|e| e.borrow_mut().push((level, line)));
+        return;
+    }
+    write_line(level, &line);
+}
+
+fn write_line(level: LogLevel, line: &str) {
     LOG.with(|l| {
         let mut guard = l.borrow_mut();
-        let Some(m) = guard.as_mut() else {
-            eprintln!("{} {}", level.label(), msg.as_ref());
-            return;
-        };
+        let Some(m) = guard.as_mut() else { return };
         if level < m.level {
             return;
         }
-        let line = format!(
-            "{} {} {}\n",
-            timestamp(SystemTime::now()),
-            level.label(),
-            msg.as_ref()
-        );
         if m.to_stdout {
             let _ = std::io::stdout().lock().write_all(line.as_bytes());
         }

@@ -271,6 +271,9 @@ impl Supervisor {
         }
         let groups = self.groups();
         for group in groups.iter().rev() {
+            if matches!(group.config.kind, GroupKind::EventListener(_)) {
+                ctx.events.drain(group.name(), Duration::from_secs(5)).await;
+            }
             // Within a group, highest priority number first (supervisord sorts them so).
             let mut procs = group.processes.clone();
             procs.sort_by_key(|p| std::cmp::Reverse(p.config.priority));
