@@ -215,7 +215,7 @@ impl Supervisor {
         let s = &config.supervisord;
         let resolve = |lf: &LogFile, channel: &str| match lf {
             LogFile::None => None,
-            LogFile::Path(path) => Some(path.clone()),
+            LogFile::Path(_) => lf.path().map(str::to_string),
             LogFile::Auto => {
                 match logs::auto_log_path(&s.childlogdir, &p.name, channel, &s.identifier) {
                     Ok(path) => Some(path),
