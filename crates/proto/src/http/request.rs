@@ -386,8 +386,9 @@ impl RequestParser {
     /// Length of the head including its terminating empty line, once buffered.
     fn find_head_end(&mut self) -> Option<usize> {
         let buf = &self.buf;
-        // Resume a little before where the last search stopped: the terminator may straddle.
-        let from = self.scan.saturating_sub(2).max(self.start);
+        // Resume where the last search stopped: `scan` is either the newline that may begin
+        // the terminator or the end of bytes that hold no newline at all.
+        let from = self.scan.max(self.start);
         let mut i = from;
         while let Some(p) = buf[i..].iter().position(|b| *b == b'\n') {
             let nl = i + p;
