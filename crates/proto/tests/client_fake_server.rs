@@ -56,6 +56,14 @@ impl Fake {
     }
 }
 
+impl Drop for Fake {
+    fn drop(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// Reads one request with the daemon's parser.
 fn read_request(conn: &mut UnixStream, parser: &mut RequestParser) -> Option<Request> {
     let mut buf = [0u8; 1024];
@@ -242,6 +250,7 @@ fn connect_errors_keep_their_kind() {
         }
         other => panic!("{other:?}"),
     }
+    let _ = std::fs::remove_dir_all(&dir);
     let port = common::free_port();
     let mut client = Client::new(
         ServerUrl::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
