@@ -131,6 +131,9 @@ pub enum Event {
     KillFailed { error: String },
     /// A deadline ([`Machine::next_deadline`]) has passed.
     Tick,
+    /// A rolling restart made `pid` (a replacement that became ready) the main process;
+    /// the previous one is being retired by the runtime. Only meaningful while RUNNING.
+    Replaced { pid: Pid },
 }
 
 /// Log levels of the messages the machine asks to log (supervisord's levels).
@@ -304,6 +307,12 @@ impl Machine {
         &self.settings
     }
 
+    /// New settings (a rolling update replaced the program's configuration). The state
+    /// and its timers are kept; the new settings apply from the next transition on.
+    pub fn set_settings(&mut self, settings: Settings) {
+        self.settings = settings;
+    }
+
     pub fn state(&self) -> ProcessState {
         match &self.phase {
             Phase::Stopped => ProcessState::Stopped,
@@ -438,6 +447,23 @@ impl Machine {
                 self.change(ProcessState::Unknown, Phase::Unknown, true, &mut step);
             }
             Event::Tick => self.tick(now, &mut step),
+            Event::Replaced { pid } => {
+                if let Phase::Running { pid: old } = self.phase {
+                    step.effects.push(Effect::Log(
+                        Level::Info,
+                        format!(
+                            "replaced: '{}' pid {} by pid {}",
+                            self.settings.name, old, pid
+                        ),
+                    ));
+                    self.phase = Phase::Running { pid };
+                    self.last_pid = Some(pid);
+                    self.laststart = Some(now);
+                    step.reply = Some(Reply::Ok);
+                } else {
+                    step.reply = Some(Reply::NotRunning);
+                }
+            }
         }
         step
     }

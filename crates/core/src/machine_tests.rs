@@ -653,6 +653,32 @@ fn stale_exit_reports_are_ignored() {
 }
 
 #[test]
+fn replacement_takes_over_while_running() {
+    let mut h = Harness::new(settings());
+    h.running(10);
+    h.clock.advance_ms(5000);
+    let s = h.ev(Event::Replaced { pid: 11 });
+    assert_eq!(s.reply, Some(Reply::Ok));
+    assert!(changes(&s).is_empty(), "still RUNNING: no state event");
+    assert_eq!(h.m.pid(), Some(11));
+    assert_eq!(h.m.snapshot().laststart, Some(h.clock.now().wall));
+    // the old pid's exit no longer concerns the machine
+    let s = h.ev(Event::Exited {
+        pid: 10,
+        status: WaitStatus::signaled(TERM),
+        leftovers: false,
+    });
+    assert!(s.effects.is_empty());
+    assert_eq!(h.m.state(), Running);
+
+    let mut h = Harness::new(settings());
+    assert_eq!(
+        h.ev(Event::Replaced { pid: 3 }).reply,
+        Some(Reply::NotRunning)
+    );
+}
+
+#[test]
 fn events_carry_supervisord_payload_values() {
     let mut h = Harness::new(settings());
     let s = h.ev(Event::Start);

@@ -40,8 +40,9 @@ impl Group {
         self.processes.iter().find(|p| p.name() == name)
     }
 
+    /// Every process stopped, and nothing left of a rolling restart.
     pub fn all_stopped(&self) -> bool {
-        self.processes.iter().all(|p| p.state().is_stopped())
+        self.processes.iter().all(ProcessHandle::quiet)
     }
 }
 
@@ -289,8 +290,7 @@ impl Supervisor {
     async fn wait_stopped(&self, procs: &[ProcessHandle]) {
         let mut last_report = Instant::now();
         loop {
-            let unstopped: Vec<&ProcessHandle> =
-                procs.iter().filter(|p| !p.state().is_stopped()).collect();
+            let unstopped: Vec<&ProcessHandle> = procs.iter().filter(|p| !p.quiet()).collect();
             let Some(first) = unstopped.first() else {
                 return;
             };
@@ -299,7 +299,7 @@ impl Supervisor {
                 mainlog::info(format!("waiting for {} to die", names.join(", ")));
                 last_report = Instant::now();
             }
-            let wait = first.wait_until(|i| i.state().is_stopped());
+            let wait = first.wait_until(|i| i.state().is_stopped() && i.busy == 0);
             let _ = tokio::time::timeout(Duration::from_secs(3), wait).await;
         }
     }
@@ -351,5 +351,110 @@ impl Supervisor {
             .map(|cur| cur.name().to_string())
             .collect();
         (added, changed, removed)
+    }
+}
+
+/// How one process fared in a rolling restart.
+#[derive(Debug, Clone)]
+pub struct RollResult {
+    pub process: ProcessHandle,
+    /// `(old pid, new pid)`; the old pid is 0 when the process was not running and was
+    /// simply started.
+    pub outcome: Result<(i32, i32), String>,
+}
+
+impl Supervisor {
+    /// Restart `procs` one after another (or `max_surge` at a time) without a gap: each
+    /// gets a replacement that must be ready before the old process is stopped. Up to
+    /// `max_unavailable` may instead be stopped first and started again (faster, with a
+    /// gap). A process that is not running is simply started. The first failure ends the
+    /// rollout: processes not yet begun are left as they are, and the old processes of
+    /// failed replacements keep serving.
+    pub async fn rolling_restart(
+        &self,
+        procs: Vec<ProcessHandle>,
+        max_surge: usize,
+        max_unavailable: usize,
+    ) -> Vec<RollResult> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, RollResult)>();
+        let mut queue: std::collections::VecDeque<ProcessHandle> = procs.into();
+        let (mut surging, mut unavailable) = (0usize, 0usize);
+        let mut results = Vec::new();
+        let mut failed = false;
+        loop {
+            while !failed && !queue.is_empty() {
+                let gap = if surging < max_surge {
+                    false
+                } else if unavailable < max_unavailable {
+                    true
+                } else {
+                    break;
+                };
+                let p = queue.pop_front().expect("not empty");
+                if gap {
+                    unavailable += 1;
+                } else {
+                    surging += 1;
+                }
+                let tx = tx.clone();
+                tokio::task::spawn_local(async move {
+                    let outcome = roll_one(&p, gap).await;
+                    let _ = tx.send((
+                        gap,
+                        RollResult {
+                            process: p,
+                            outcome,
+                        },
+                    ));
+                });
+            }
+            if surging + unavailable == 0 {
+                break;
+            }
+            let Some((gap, r)) = rx.recv().await else {
+                break;
+            };
+            if gap {
+                unavailable -= 1;
+            } else {
+                surging -= 1;
+            }
+            if r.outcome.is_err() {
+                failed = true;
+            }
+            results.push(r);
+        }
+        results
+    }
+}
+
+/// One process of a rolling restart.
+async fn roll_one(p: &ProcessHandle, gap: bool) -> Result<(i32, i32), String> {
+    use corral_core::{ProcessState, Reply};
+    let info = p.info();
+    if info.state() == ProcessState::Running && !gap {
+        return p.replace(None).await.map(|r| (r.old_pid, r.new_pid));
+    }
+    let old = info.snapshot.pid.unwrap_or(0);
+    if info.state().is_running() {
+        p.stop().await;
+        p.wait_until(|i| i.state().is_stopped()).await;
+    }
+    match p.start().await {
+        Reply::Ok | Reply::AlreadyStarted => {}
+        Reply::NotRunning => return Err("cannot start: not running".into()),
+        Reply::InUnknownState => {
+            return Err("cannot start: the process is in an unknown state".into());
+        }
+        Reply::Failed(e) => return Err(format!("cannot start: {e}")),
+    }
+    let info = p.wait_until(|i| i.state() != ProcessState::Starting).await;
+    match info.state() {
+        ProcessState::Running => Ok((old, info.snapshot.pid.unwrap_or(0))),
+        s => Err(format!(
+            "did not start: {} ({})",
+            s.name(),
+            info.snapshot.spawnerr.unwrap_or_default()
+        )),
     }
 }

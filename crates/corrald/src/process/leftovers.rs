@@ -31,6 +31,9 @@ pub struct Owner {
     pub main: Pid,
     /// Its start time, so a later process that reuses the pid is not taken for its tree.
     pub main_starttime: u64,
+    /// For a main process replaced by a rolling restart: its successor's start time.
+    /// Orphans started after it belong to the successor, not to this tree.
+    pub successor_starttime: Option<u64>,
 }
 
 /// Find the leftovers of `owner`. `is_main` says whether a pid is some program's main
@@ -57,7 +60,12 @@ pub fn scan(owner: &Owner, is_main: &dyn Fn(Pid) -> bool) -> Vec<ProcStat> {
         }
         let in_tree =
             (p.sid == owner.main || p.pgid == owner.main) && p.starttime >= owner.main_starttime;
+        // An orphan carries the program's name in its environment; its age says which run
+        // of the program it comes from.
+        let of_this_run = p.starttime >= owner.main_starttime
+            && owner.successor_starttime.is_none_or(|s| p.starttime < s);
         let our_orphan = p.ppid == me
+            && of_this_run
             && procfs::environ_var(p.pid, "SUPERVISOR_PROCESS_NAME").as_deref()
                 == Some(owner.name.as_str())
             && procfs::environ_var(p.pid, "SUPERVISOR_GROUP_NAME").as_deref()

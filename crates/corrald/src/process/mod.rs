@@ -3,9 +3,11 @@
 //! holds a [`ProcessHandle`]: it sends commands and reads a snapshot that the task publishes
 //! after every event.
 
+mod child;
 pub mod exec;
 pub mod leftovers;
 pub mod probe;
+mod replace;
 mod task;
 
 use std::io;
@@ -19,6 +21,7 @@ use corral_core::{ProcessState, Reply, Snapshot};
 use crate::daemon::Ctx;
 use crate::sockets::Listening;
 
+pub use replace::Replaced;
 pub use task::LogPaths;
 
 /// What a process task is started with.
@@ -38,6 +41,9 @@ pub struct Spec {
 pub struct Info {
     pub snapshot: Snapshot,
     pub logs: LogPaths,
+    /// Processes of this program alive outside the state machine: a replacement being
+    /// started, old processes being retired after a rolling restart.
+    pub busy: usize,
 }
 
 impl Info {
@@ -65,6 +71,11 @@ pub enum Command {
     LeftoversMaybeGone,
     /// Internal: the readiness probe for `pid` succeeded.
     Ready(i32),
+    /// Start a replacement beside the running process and switch to it once ready
+    /// (rolling restart); with a configuration, the replacement runs that one.
+    Replace(Option<Rc<ProcessConfig>>, replace::ReplaceReply),
+    /// Internal: the leftovers of retiring process `pid` may be gone.
+    RetiredLeftoversMaybeGone(i32),
 }
 
 /// A handle on one process task. Cheap to clone.
@@ -128,6 +139,19 @@ impl ProcessHandle {
         self.ask(|tx| Command::WriteStdin(data, tx))
             .await
             .unwrap_or_else(|| Err("process is gone".into()))
+    }
+
+    /// Replace the running process without a gap (see [`replace`]).
+    pub async fn replace(&self, config: Option<Rc<ProcessConfig>>) -> Result<Replaced, String> {
+        self.ask(|tx| Command::Replace(config, tx))
+            .await
+            .unwrap_or_else(|| Err("process is gone".into()))
+    }
+
+    /// Nothing of this program runs (stopped, and no replacement or retiring process).
+    pub fn quiet(&self) -> bool {
+        let info = self.info.borrow();
+        info.snapshot.state.is_stopped() && info.busy == 0
     }
 
     pub async fn clear_logs(&self) -> io::Result<()> {

@@ -11,26 +11,25 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use corral_config::{ProcessConfig, Readiness};
+use corral_config::ProcessConfig;
 use corral_core::{Effect, Event, Level, Machine, Now, Reply, Settings};
 
-use super::exec::{self, PlanExtras};
+use super::child::{Child, Fork};
 use super::leftovers::{self, Cleanup, Owner};
 use super::probe::{self, NotifySocket, NotifyStatus};
+use super::replace::{Candidate, Outcome, ReplaceReply, Replaced, Retiring};
 use super::{Command, Info, Spec};
 use crate::daemon::Ctx;
 use crate::events::Event as BusEvent;
-use crate::logs::capture;
-use crate::logs::channel::{ChannelLog, Routed};
+use crate::logs::channel::ChannelLog;
 use crate::mainlog;
 use crate::reaper::Exit;
 use crate::sockets::Listening;
-use crate::sys::{self, procfs, spawn};
+use crate::sys::{self, procfs};
 
 /// The resolved log file paths of a process (AUTO names filled in).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,6 +69,7 @@ pub(super) fn start(
     let (info_tx, info_rx) = watch::channel(Info {
         snapshot: machine.snapshot(),
         logs: paths,
+        busy: 0,
     });
     let task = Task {
         cfg,
@@ -91,6 +91,8 @@ pub(super) fn start(
         listener: None,
         is_listener: listener,
         fcgi_socket,
+        candidate: None,
+        retiring: Vec::new(),
     };
     tokio::task::spawn_local(task.run(rx, exit_rx));
     Ok((tx, info_rx))
@@ -120,6 +122,10 @@ struct Task {
     listener: Option<JoinHandle<()>>,
     is_listener: bool,
     fcgi_socket: Option<Rc<Listening>>,
+    /// A replacement being started by a rolling restart.
+    candidate: Option<Candidate>,
+    /// Old or failed processes being stopped outside the state machine.
+    retiring: Vec<Retiring>,
 }
 
 fn now() -> Now {
@@ -139,7 +145,14 @@ impl Task {
         mut exit_rx: mpsc::UnboundedReceiver<Exit>,
     ) {
         loop {
-            let deadline = self.machine.next_deadline();
+            let deadline = [
+                self.machine.next_deadline(),
+                self.candidate.as_ref().and_then(Candidate::deadline),
+            ]
+            .into_iter()
+            .chain(self.retiring.iter().map(|r| r.kill_at))
+            .flatten()
+            .min();
             tokio::select! {
                 biased;
                 Some(exit) = exit_rx.recv() => self.on_exit(exit),
@@ -150,6 +163,7 @@ impl Task {
                 },
                 () = sleep_until(deadline), if deadline.is_some() => {
                     self.feed(Event::Tick);
+                    self.tick_replacements();
                 }
             }
         }
@@ -165,6 +179,7 @@ impl Task {
                 let _ = reply.send(r.unwrap_or(Reply::Ok));
             }
             Command::Stop(reply) => {
+                self.abort_candidate("the process is being stopped");
                 let r = self.feed(Event::Stop);
                 let _ = reply.send(r.unwrap_or(Reply::Ok));
             }
@@ -176,6 +191,7 @@ impl Task {
                 self.feed(Event::DaemonStopping);
             }
             Command::ShutdownStop => {
+                self.abort_candidate("corrald is stopping");
                 self.feed(Event::ShutdownStop);
             }
             Command::WriteStdin(data, reply) => {
@@ -192,15 +208,36 @@ impl Task {
             }
             Command::LeftoversMaybeGone => self.recheck_leftovers(),
             Command::Ready(pid) => {
-                if self.machine.pid() == Some(pid) {
+                if self.candidate.as_ref().is_some_and(|c| c.child.pid == pid) {
+                    self.promote();
+                } else if self.machine.pid() == Some(pid) {
                     self.feed(Event::Ready);
                 }
             }
+            Command::Replace(config, reply) => self.start_replacement(config, reply),
+            Command::RetiredLeftoversMaybeGone(pid) => self.recheck_retiring(pid),
         }
+        self.publish();
     }
 
     fn on_exit(&mut self, exit: Exit) {
         self.ctx.journal.borrow_mut().exited(exit.pid);
+        if self
+            .candidate
+            .as_ref()
+            .is_some_and(|c| c.child.pid == exit.pid)
+        {
+            let why = format!("exited before it was ready ({})", exit.status.decode().1);
+            self.fail_candidate(&why, false);
+            self.publish();
+            return;
+        }
+        if let Some(i) = self.retiring.iter().position(|r| r.pid() == exit.pid) {
+            self.retiring[i].alive = false;
+            self.recheck_retiring(exit.pid);
+            self.publish();
+            return;
+        }
         let leftovers = match &self.owner {
             Some(owner) if owner.main == exit.pid && self.cfg.stopdescendants => {
                 let reaper = self.ctx.reaper.clone();
@@ -244,14 +281,188 @@ impl Task {
 
     fn publish(&self) {
         let snapshot = self.machine.snapshot();
+        let busy = self.retiring.len() + usize::from(self.candidate.is_some());
         self.info_tx.send_if_modified(|info| {
-            if info.snapshot == snapshot {
+            if info.snapshot == snapshot && info.busy == busy {
                 false
             } else {
                 info.snapshot = snapshot;
+                info.busy = busy;
                 true
             }
         });
+    }
+
+    // ---- rolling restarts (see replace.rs) ----
+
+    fn start_replacement(&mut self, config: Option<Rc<ProcessConfig>>, reply: ReplaceReply) {
+        if self.candidate.is_some() {
+            let _ = reply.send(Err(format!(
+                "a rolling restart of '{}' is already under way",
+                self.cfg.name
+            )));
+            return;
+        }
+        let state = self.machine.state();
+        if state != corral_core::ProcessState::Running {
+            let _ = reply.send(Err(format!(
+                "'{}' is {}, not RUNNING",
+                self.cfg.name,
+                state.name()
+            )));
+            return;
+        }
+        let cfg = config.unwrap_or_else(|| self.cfg.clone());
+        let child = match self.fork(&cfg) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = reply.send(Err(format!("cannot start a replacement: {e}")));
+                return;
+            }
+        };
+        mainlog::info(format!(
+            "rolling restart of '{}': started replacement pid {} beside pid {}",
+            cfg.name,
+            child.pid,
+            self.machine.pid().unwrap_or(0)
+        ));
+        let pid = child.pid;
+        let mut candidate = Candidate::new(child, cfg.clone(), reply);
+        candidate.probe = probe::start(
+            &cfg.readiness,
+            pid,
+            self.self_tx.clone(),
+            self.ctx.reaper.clone(),
+        );
+        self.candidate = Some(candidate);
+        self.tick_replacements(); // startsecs=0: ready at once
+    }
+
+    /// Deadlines of the candidate and of retiring processes.
+    fn tick_replacements(&mut self) {
+        let now = Instant::now();
+        if let Some(c) = &self.candidate {
+            if c.ready_at.is_some_and(|t| t <= now) {
+                self.promote();
+            } else if c.give_up_at.is_some_and(|t| t <= now) {
+                let why = format!(
+                    "not ready after {} seconds (readiness_timeout)",
+                    c.cfg.readiness_timeout
+                );
+                self.fail_candidate(&why, true);
+            }
+        }
+        let due: Vec<i32> = self
+            .retiring
+            .iter()
+            .filter(|r| r.kill_at.is_some_and(|t| t <= now))
+            .map(Retiring::pid)
+            .collect();
+        for pid in due {
+            if let Some(r) = self.retiring.iter_mut().find(|r| r.pid() == pid) {
+                r.kill_now();
+            }
+            self.recheck_retiring(pid);
+        }
+    }
+
+    /// The candidate is ready: it becomes the main process; the old one retires.
+    fn promote(&mut self) {
+        if self.machine.state() != corral_core::ProcessState::Running {
+            self.fail_candidate(
+                "the running process stopped during the rolling restart",
+                true,
+            );
+            return;
+        }
+        let Some(mut c) = self.candidate.take() else {
+            return;
+        };
+        let Some(reply) = c.reply.take() else { return };
+        let old_pid = self.machine.pid().unwrap_or(0);
+        let new_pid = c.child.pid;
+        let Some(mut old_owner) = self.owner.clone() else {
+            return;
+        };
+        old_owner.successor_starttime = Some(c.child.owner.main_starttime);
+        let old_cfg = std::mem::replace(&mut self.cfg, c.cfg.clone());
+        if !Rc::ptr_eq(&old_cfg, &self.cfg) {
+            self.machine.set_settings(Settings::from_config(&self.cfg));
+        }
+        self.probe_stop();
+        let child = std::mem::replace(
+            &mut c.child,
+            Child {
+                pid: 0,
+                owner: old_owner.clone(),
+                stdin: None,
+                notify: None,
+                listener: None,
+            },
+        );
+        self.adopt(child);
+        mainlog::info(format!(
+            "rolling restart of '{}': replacement pid {new_pid} is ready",
+            self.cfg.name
+        ));
+        self.feed(Event::Replaced { pid: new_pid });
+        let outcome = Outcome::Replaced(reply, Replaced { old_pid, new_pid });
+        self.retiring
+            .push(Retiring::start(old_owner, old_cfg, Some(outcome)));
+    }
+
+    /// The candidate failed: it retires; the running process is untouched.
+    fn fail_candidate(&mut self, why: &str, alive: bool) {
+        let Some(mut c) = self.candidate.take() else {
+            return;
+        };
+        mainlog::warn(format!(
+            "rolling restart of '{}': replacement pid {} {}; the running process keeps serving",
+            c.cfg.name, c.child.pid, why
+        ));
+        let outcome = c
+            .reply
+            .take()
+            .map(|reply| Outcome::Failed(reply, format!("replacement {why}")));
+        let owner = c.child.owner.clone();
+        let retiring = if alive {
+            Retiring::start(owner, c.cfg.clone(), outcome)
+        } else {
+            Retiring::exited(owner, c.cfg.clone(), outcome)
+        };
+        let pid = retiring.pid();
+        self.retiring.push(retiring);
+        if !alive {
+            self.recheck_retiring(pid);
+        }
+    }
+
+    fn abort_candidate(&mut self, why: &str) {
+        if self.candidate.is_some() {
+            self.fail_candidate(&format!("was abandoned: {why}"), true);
+        }
+    }
+
+    /// A retiring process exited, or its leftovers may be gone: finish it when nothing of
+    /// it remains.
+    fn recheck_retiring(&mut self, pid: i32) {
+        let Some(i) = self.retiring.iter().position(|r| r.pid() == pid) else {
+            return;
+        };
+        if self.retiring[i].alive {
+            return;
+        }
+        let reaper = self.ctx.reaper.clone();
+        let tx = self.self_tx.clone();
+        let done = self.retiring[i].clean_up(
+            &|p| reaper.is_registered(p),
+            Box::new(move || {
+                let _ = tx.send(Command::RetiredLeftoversMaybeGone(pid));
+            }),
+        );
+        if done {
+            self.retiring.remove(i).finish();
+        }
     }
 
     fn execute(&mut self, effect: Effect) -> Option<Event> {
@@ -395,173 +606,35 @@ impl Task {
         write_all_nonblocking(fd, data)
     }
 
-    /// Fork and exec; on failure, the message supervisord would put in `spawnerr`.
+    fn fork(&self, cfg: &ProcessConfig) -> Result<Child, String> {
+        Fork {
+            cfg,
+            ctx: &self.ctx,
+            is_listener: self.is_listener,
+            fcgi_socket: self.fcgi_socket.as_deref(),
+            self_tx: &self.self_tx,
+            exit_tx: &self.exit_tx,
+            notify_status: &self.notify_status,
+            stdout: &self.stdout,
+            stderr: &self.stderr,
+        }
+        .run()
+    }
+
+    /// The main process: fork it and keep what belongs to it.
     fn spawn(&mut self) -> Result<i32, String> {
-        let name = &self.cfg.name;
-        let listener = self.is_listener;
-        let fcgi_socket = self.fcgi_socket.clone();
-
-        let pipe_err = |e: io::Error| {
-            if e.raw_os_error() == Some(libc::EMFILE) {
-                format!("too many open files to spawn '{name}'")
-            } else {
-                format!(
-                    "unknown error making dispatchers for '{name}': {}",
-                    sys::errno::name(e.raw_os_error().unwrap_or(0))
-                )
-            }
-        };
-        let (stdin_r, stdin_w) = sys::pipe().map_err(pipe_err)?;
-        let (stdout_r, stdout_w) = sys::pipe().map_err(pipe_err)?;
-        // An eventlistener's stderr is never merged into stdout: stdout is its protocol.
-        let stderr_pipe = if self.cfg.redirect_stderr && !listener {
-            None
-        } else {
-            Some(sys::pipe().map_err(pipe_err)?)
-        };
-        sys::set_pipe_size(&stdout_r, capture::PIPE_SIZE);
-
-        let mut extras = PlanExtras {
-            stdio: [
-                fcgi_socket
-                    .as_ref()
-                    .map_or(stdin_r.as_raw_fd(), |s| s.as_raw_fd()),
-                stdout_w.as_raw_fd(),
-                stderr_pipe
-                    .as_ref()
-                    .map_or(stdout_w.as_raw_fd(), |(_, w)| w.as_raw_fd()),
-            ],
-            ..PlanExtras::default()
-        };
-        let mut sockets = Vec::new();
-        for sname in &self.cfg.sockets {
-            match self.ctx.sockets.get(sname) {
-                Some(s) => sockets.push((s, sname.clone())),
-                None => return Err(format!("socket '{sname}' of '{name}' is not open")),
-            }
-        }
-        extras.listen = sockets
-            .iter()
-            .map(|(s, n)| (s.as_raw_fd(), n.clone()))
-            .collect();
-        if matches!(self.cfg.readiness, Readiness::Notify) {
-            match NotifySocket::bind(name, self.self_tx.clone(), self.notify_status.clone()) {
-                Ok(n) => {
-                    extras
-                        .env
-                        .push(("NOTIFY_SOCKET".into(), n.0.env_value.clone()));
-                    self.notify = Some(n);
-                }
-                Err(e) => return Err(format!("cannot create the notify socket for '{name}': {e}")),
-            }
-        }
-
-        let plan = exec::plan(
-            &self.cfg,
-            &self.ctx.env,
-            self.ctx.serverurl.as_deref(),
-            extras,
-        )
-        .map_err(|e| e.message().to_string())?;
-        let pid = spawn::fork_exec(&plan).map_err(|e| {
-            if e.raw_os_error() == Some(libc::EAGAIN) {
-                format!("Too many processes in process table to spawn '{name}'")
-            } else {
-                format!(
-                    "unknown error during fork for '{name}': {}",
-                    sys::errno::name(e.raw_os_error().unwrap_or(0))
-                )
-            }
-        })?;
-        // Register before anything can yield: the reaper must find the route.
-        self.ctx.reaper.register(pid, self.exit_tx.clone());
-        drop((stdin_r, stdout_w));
-        let stderr_r = stderr_pipe.map(|(r, w)| {
-            drop(w);
-            r
-        });
-        if let Some((_, cell)) = &self.notify {
-            cell.set(pid);
-        }
-
-        let starttime = procfs::stat(pid).map(|s| s.starttime).unwrap_or(0);
-        self.owner = Some(Owner {
-            name: self.cfg.name.clone(),
-            group: self.cfg.group.clone(),
-            main: pid,
-            main_starttime: starttime,
-        });
-        self.ctx
-            .journal
-            .borrow_mut()
-            .spawned(&self.cfg, pid, starttime);
-
-        let _ = sys::set_nonblocking(&stdout_r, true);
-        if listener {
-            // stdout speaks the eventlistener protocol; it is also logged if configured.
-            self.listener = Some(self.ctx.events.attach_listener(
-                &self.cfg,
-                pid,
-                stdout_r,
-                self.stdout.clone(),
-                stdin_w,
-            ));
-        } else {
-            let on_out = self.output_events("stdout", pid);
-            tokio::task::spawn_local(capture::run(stdout_r, self.stdout.clone(), on_out));
-            if sys::set_nonblocking(&stdin_w, true).is_ok() {
-                if let Ok(afd) = crate::sys::async_fd(stdin_w, Interest::WRITABLE) {
-                    self.stdin = Some(Rc::new(afd));
-                }
-            }
-        }
-        if let Some(r) = stderr_r {
-            let _ = sys::set_nonblocking(&r, true);
-            let on_out = self.output_events("stderr", pid);
-            tokio::task::spawn_local(capture::run(r, self.stderr.clone(), on_out));
-        }
+        let cfg = self.cfg.clone();
+        let child = self.fork(&cfg)?;
+        let pid = child.pid;
+        self.adopt(child);
         Ok(pid)
     }
 
-    /// The callback that turns routed output into PROCESS_LOG / PROCESS_COMMUNICATION
-    /// events, if anyone could want them.
-    fn output_events(&self, channel: &'static str, pid: i32) -> Option<capture::OnOutput> {
-        let chan = if channel == "stdout" {
-            &self.cfg.stdout
-        } else {
-            &self.cfg.stderr
-        };
-        let log_events = chan.events_enabled;
-        let comm_events = chan.capture_maxbytes > 0;
-        if !log_events && !comm_events {
-            return None;
-        }
-        let events = self.ctx.events.clone();
-        let name = self.cfg.name.clone();
-        let group = self.cfg.group.clone();
-        Some(Box::new(move |routed: &Routed| {
-            if log_events {
-                for data in &routed.logged {
-                    events.publish(BusEvent::ProcessLog {
-                        name: name.clone(),
-                        group: group.clone(),
-                        pid,
-                        channel,
-                        data: data.clone(),
-                    });
-                }
-            }
-            for data in &routed.captured {
-                mainlog::debug(format!("'{name}' {channel} emitted a comm event"));
-                events.publish(BusEvent::ProcessCommunication {
-                    name: name.clone(),
-                    group: group.clone(),
-                    pid,
-                    channel,
-                    data: data.clone(),
-                });
-            }
-        }))
+    fn adopt(&mut self, child: Child) {
+        self.owner = Some(child.owner);
+        self.stdin = child.stdin;
+        self.notify = child.notify;
+        self.listener = child.listener;
     }
 }
 

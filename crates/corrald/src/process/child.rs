@@ -1,0 +1,229 @@
+//! Forking one child of a program, with everything that belongs to it: pipes, sockets,
+//! the notify socket, output capture, the eventlistener protocol. Used for a program's main
+//! process and for the replacement a rolling restart starts beside it.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use corral_config::{ProcessConfig, Readiness};
+
+use super::Command;
+use super::exec::{self, PlanExtras};
+use super::leftovers::Owner;
+use super::probe::{NotifySocket, NotifyStatus};
+use crate::daemon::Ctx;
+use crate::events::Event as BusEvent;
+use crate::logs::capture;
+use crate::logs::channel::{ChannelLog, Routed};
+use crate::mainlog;
+use crate::reaper::Exit;
+use crate::sockets::Listening;
+use crate::sys::{self, Pid, procfs, spawn};
+
+/// A running child and what the task keeps of it.
+pub struct Child {
+    pub pid: Pid,
+    /// For finding what it leaves behind.
+    pub owner: Owner,
+    /// Our end of its stdin (not for eventlisteners, whose stdin is the protocol).
+    pub stdin: Option<Rc<AsyncFd<OwnedFd>>>,
+    /// Its sd_notify socket (`readiness=notify`), and the cell telling the socket's reader
+    /// which pid it serves.
+    pub notify: Option<(NotifySocket, Rc<Cell<i32>>)>,
+    /// The eventlistener protocol reader.
+    pub listener: Option<JoinHandle<()>>,
+}
+
+/// What forking needs from the process task.
+pub struct Fork<'a> {
+    pub cfg: &'a ProcessConfig,
+    pub ctx: &'a Ctx,
+    pub is_listener: bool,
+    pub fcgi_socket: Option<&'a Listening>,
+    pub self_tx: &'a mpsc::UnboundedSender<Command>,
+    pub exit_tx: &'a mpsc::UnboundedSender<Exit>,
+    pub notify_status: &'a NotifyStatus,
+    pub stdout: &'a Rc<RefCell<ChannelLog>>,
+    pub stderr: &'a Rc<RefCell<ChannelLog>>,
+}
+
+impl Fork<'_> {
+    /// Fork and exec; on failure, the message supervisord would put in `spawnerr`.
+    pub fn run(&self) -> Result<Child, String> {
+        let cfg = self.cfg;
+        let name = &cfg.name;
+        let pipe_err = |e: io::Error| {
+            if e.raw_os_error() == Some(libc::EMFILE) {
+                format!("too many open files to spawn '{name}'")
+            } else {
+                format!(
+                    "unknown error making dispatchers for '{name}': {}",
+                    sys::errno::name(e.raw_os_error().unwrap_or(0))
+                )
+            }
+        };
+        let (stdin_r, stdin_w) = sys::pipe().map_err(pipe_err)?;
+        let (stdout_r, stdout_w) = sys::pipe().map_err(pipe_err)?;
+        // An eventlistener's stderr is never merged into stdout: stdout is its protocol.
+        let stderr_pipe = if cfg.redirect_stderr && !self.is_listener {
+            None
+        } else {
+            Some(sys::pipe().map_err(pipe_err)?)
+        };
+        sys::set_pipe_size(&stdout_r, capture::PIPE_SIZE);
+
+        let mut extras = PlanExtras {
+            stdio: [
+                self.fcgi_socket
+                    .map_or(stdin_r.as_raw_fd(), AsRawFd::as_raw_fd),
+                stdout_w.as_raw_fd(),
+                stderr_pipe
+                    .as_ref()
+                    .map_or(stdout_w.as_raw_fd(), |(_, w)| w.as_raw_fd()),
+            ],
+            ..PlanExtras::default()
+        };
+        let mut sockets = Vec::new();
+        for sname in &cfg.sockets {
+            match self.ctx.sockets.get(sname) {
+                Some(s) => sockets.push((s, sname.clone())),
+                None => return Err(format!("socket '{sname}' of '{name}' is not open")),
+            }
+        }
+        extras.listen = sockets
+            .iter()
+            .map(|(s, n)| (s.as_raw_fd(), n.clone()))
+            .collect();
+        let mut notify = None;
+        if matches!(cfg.readiness, Readiness::Notify) {
+            match NotifySocket::bind(name, self.self_tx.clone(), self.notify_status.clone()) {
+                Ok(n) => {
+                    extras
+                        .env
+                        .push(("NOTIFY_SOCKET".into(), n.0.env_value.clone()));
+                    notify = Some(n);
+                }
+                Err(e) => return Err(format!("cannot create the notify socket for '{name}': {e}")),
+            }
+        }
+
+        let plan = exec::plan(cfg, &self.ctx.env, self.ctx.serverurl.as_deref(), extras)
+            .map_err(|e| e.message().to_string())?;
+        let pid = spawn::fork_exec(&plan).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EAGAIN) {
+                format!("Too many processes in process table to spawn '{name}'")
+            } else {
+                format!(
+                    "unknown error during fork for '{name}': {}",
+                    sys::errno::name(e.raw_os_error().unwrap_or(0))
+                )
+            }
+        })?;
+        // Register before anything can yield: the reaper must find the route.
+        self.ctx.reaper.register(pid, self.exit_tx.clone());
+        drop((stdin_r, stdout_w));
+        let stderr_r = stderr_pipe.map(|(r, w)| {
+            drop(w);
+            r
+        });
+        if let Some((_, cell)) = &notify {
+            cell.set(pid);
+        }
+
+        let starttime = procfs::stat(pid).map(|s| s.starttime).unwrap_or(0);
+        let owner = Owner {
+            name: cfg.name.clone(),
+            group: cfg.group.clone(),
+            main: pid,
+            main_starttime: starttime,
+            successor_starttime: None,
+        };
+        self.ctx.journal.borrow_mut().spawned(cfg, pid, starttime);
+
+        let mut child = Child {
+            pid,
+            owner,
+            stdin: None,
+            notify,
+            listener: None,
+        };
+        let _ = sys::set_nonblocking(&stdout_r, true);
+        if self.is_listener {
+            // stdout speaks the eventlistener protocol; it is also logged if configured.
+            child.listener = Some(self.ctx.events.attach_listener(
+                cfg,
+                pid,
+                stdout_r,
+                self.stdout.clone(),
+                stdin_w,
+            ));
+        } else {
+            let on_out = output_events(self.ctx, cfg, "stdout", pid);
+            tokio::task::spawn_local(capture::run(stdout_r, self.stdout.clone(), on_out));
+            if sys::set_nonblocking(&stdin_w, true).is_ok() {
+                if let Ok(afd) = sys::async_fd(stdin_w, Interest::WRITABLE) {
+                    child.stdin = Some(Rc::new(afd));
+                }
+            }
+        }
+        if let Some(r) = stderr_r {
+            let _ = sys::set_nonblocking(&r, true);
+            let on_out = output_events(self.ctx, cfg, "stderr", pid);
+            tokio::task::spawn_local(capture::run(r, self.stderr.clone(), on_out));
+        }
+        Ok(child)
+    }
+}
+
+/// The callback that turns routed output into PROCESS_LOG / PROCESS_COMMUNICATION events,
+/// if anyone could want them.
+fn output_events(
+    ctx: &Ctx,
+    cfg: &ProcessConfig,
+    channel: &'static str,
+    pid: i32,
+) -> Option<capture::OnOutput> {
+    let chan = if channel == "stdout" {
+        &cfg.stdout
+    } else {
+        &cfg.stderr
+    };
+    let log_events = chan.events_enabled;
+    let comm_events = chan.capture_maxbytes > 0;
+    if !log_events && !comm_events {
+        return None;
+    }
+    let events = ctx.events.clone();
+    let name = cfg.name.clone();
+    let group = cfg.group.clone();
+    Some(Box::new(move |routed: &Routed| {
+        if log_events {
+            for data in &routed.logged {
+                events.publish(BusEvent::ProcessLog {
+                    name: name.clone(),
+                    group: group.clone(),
+                    pid,
+                    channel,
+                    data: data.clone(),
+                });
+            }
+        }
+        for data in &routed.captured {
+            mainlog::debug(format!("'{name}' {channel} emitted a comm event"));
+            events.publish(BusEvent::ProcessCommunication {
+                name: name.clone(),
+                group: group.clone(),
+                pid,
+                channel,
+                data: data.clone(),
+            });
+        }
+    }))
+}
