@@ -99,6 +99,17 @@ pub enum SupervisorState {
 }
 
 impl SupervisorState {
+    pub const ALL: [SupervisorState; 4] = [
+        SupervisorState::Fatal,
+        SupervisorState::Running,
+        SupervisorState::Restarting,
+        SupervisorState::Shutdown,
+    ];
+
+    pub fn from_code(code: i32) -> Option<SupervisorState> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+
     pub fn code(self) -> i32 {
         match self {
             SupervisorState::Fatal => 2,

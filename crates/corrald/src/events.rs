@@ -572,26 +572,10 @@ fn unix_now() -> u64 {
 /// Write a whole envelope now; a listener that can't take a few KB at once is treated like
 /// a closed pipe (supervisord writes synchronously too).
 fn write_now(fd: &AsyncFd<OwnedFd>, data: &[u8]) -> io::Result<()> {
-    let mut off = 0;
-    while off < data.len() {
-        // SAFETY: writing from a live buffer within bounds to a descriptor we own.
-        let n = unsafe {
-            libc::write(
-                fd.as_raw_fd(),
-                data[off..].as_ptr().cast(),
-                data.len() - off,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        off += n as usize;
+    match crate::sys::write_nonblocking(fd, data)? {
+        n if n == data.len() => Ok(()),
+        _ => Err(io::Error::from(io::ErrorKind::WouldBlock)),
     }
-    Ok(())
 }
 
 /// Parse the listener's stdout: `READY\n`, then `RESULT <len>\n<body>` per event.

@@ -76,7 +76,10 @@ fn calls_over_unix_socket_and_http_with_auth() {
 
     for client in &mut clients {
         let state = client.call("supervisor.getState", &[]).unwrap();
-        assert_eq!(state, api::SupervisorState::Running.to_value());
+        assert_eq!(
+            state,
+            api::supervisor_state_value(api::SupervisorState::Running)
+        );
 
         let talker = wait_running(client, "talker");
         assert_eq!(talker.namespec(), "talker");

@@ -41,33 +41,7 @@ impl ExecError {
 }
 
 /// Python's `repr()` of a str, as supervisord's messages show file names.
-pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
+pub use corral_config::pystr::repr as py_repr;
 
 /// supervisord's `get_execv_args`: (file to exec, argv).
 pub fn resolve_command(
@@ -241,17 +215,4 @@ pub fn plan(
         pass_fds: extras.listen.iter().map(|(fd, _)| *fd).collect(),
         display_argv0: argv[0].clone(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repr_matches_python() {
-        assert_eq!(py_repr("foo"), "'foo'");
-        assert_eq!(py_repr("it's"), "\"it's\"");
-        assert_eq!(py_repr("a'b\"c"), "'a\\'b\"c'");
-        assert_eq!(py_repr("tab\there"), "'tab\\there'");
-    }
 }

@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -648,48 +648,25 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// Write what fits now; the rest is written in the background as the pipe drains.
 /// A closed pipe (the child closed stdin or died) is supervisord's EPIPE fault.
 fn write_all_nonblocking(fd: Rc<AsyncFd<OwnedFd>>, data: &[u8]) -> Result<(), String> {
-    let mut off = 0;
-    while off < data.len() {
-        // SAFETY: writing from a live buffer within its bounds to a descriptor we own.
-        let n = unsafe {
-            libc::write(
-                fd.as_raw_fd(),
-                data[off..].as_ptr().cast(),
-                data.len() - off,
-            )
-        };
-        if n >= 0 {
-            off += n as usize;
-            continue;
-        }
-        let err = io::Error::last_os_error();
-        match err.kind() {
-            io::ErrorKind::Interrupted => continue,
-            io::ErrorKind::WouldBlock => {
-                let rest = data[off..].to_vec();
-                tokio::task::spawn_local(async move {
-                    let mut rest = rest;
-                    while !rest.is_empty() {
-                        let Ok(mut guard) = fd.writable().await else {
-                            return;
-                        };
-                        // SAFETY: as above.
-                        let n = unsafe {
-                            libc::write(fd.as_raw_fd(), rest.as_ptr().cast(), rest.len())
-                        };
-                        if n > 0 {
-                            rest.drain(..n as usize);
-                        } else if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock {
-                            guard.clear_ready();
-                        } else {
-                            return;
-                        }
-                    }
-                });
-                return Ok(());
-            }
-            _ => return Err("Process' stdin channel is closed".into()),
-        }
+    let closed = |_| "Process' stdin channel is closed".to_string();
+    let written = sys::write_nonblocking(fd.get_ref(), data).map_err(closed)?;
+    if written == data.len() {
+        return Ok(());
     }
+    let mut rest = data[written..].to_vec();
+    tokio::task::spawn_local(async move {
+        while !rest.is_empty() {
+            let Ok(mut guard) = fd.writable().await else {
+                return;
+            };
+            match sys::write_nonblocking(fd.get_ref(), &rest) {
+                Ok(0) => guard.clear_ready(),
+                Ok(n) => {
+                    rest.drain(..n);
+                }
+                Err(_) => return,
+            }
+        }
+    });
     Ok(())
 }

@@ -190,6 +190,34 @@ pub fn tzset() {
     unsafe { tzset() }
 }
 
+/// Write as much of `data` as the descriptor takes now. Returns how many bytes were
+/// written (fewer than `data.len()` when the pipe is full); other errors, EPIPE included,
+/// are returned.
+pub fn write_nonblocking(fd: &impl AsRawFd, data: &[u8]) -> io::Result<usize> {
+    let mut off = 0;
+    while off < data.len() {
+        // SAFETY: writing from a live buffer within its bounds to a descriptor the caller holds.
+        let n = unsafe {
+            libc::write(
+                fd.as_raw_fd(),
+                data[off..].as_ptr().cast(),
+                data.len() - off,
+            )
+        };
+        if n >= 0 {
+            off += n as usize;
+            continue;
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => return Ok(off),
+            _ => return Err(err),
+        }
+    }
+    Ok(off)
+}
+
 /// Register an owned descriptor with the runtime's reactor.
 pub fn async_fd(
     fd: OwnedFd,

@@ -1,7 +1,9 @@
 //! The user database: what a child needs to run as another user.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::io;
+
+use corral_config::host::{Host, RealHost, UserEntry};
 
 /// A passwd entry plus its supplementary groups.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,50 +19,33 @@ pub struct Account {
 
 /// Look a user up by uid (the config has resolved names to uids already).
 pub fn by_uid(uid: u32) -> io::Result<Account> {
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: all pointers refer to live locals; getpwuid_r writes only into `pwd`,
-        // `buf` (within buf.len()) and `result`.
-        let (rc, found, pwd) = unsafe {
-            let mut pwd: libc::passwd = std::mem::zeroed();
-            let mut result: *mut libc::passwd = std::ptr::null_mut();
-            let rc = libc::getpwuid_r(
-                uid,
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            );
-            (rc, !result.is_null(), pwd)
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if !found {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("Can't find uid {uid}"),
-            ));
-        }
-        // SAFETY: on success pw_name and pw_dir point into `buf`, NUL-terminated.
-        let (name, home) = unsafe {
-            (
-                CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned(),
-                CStr::from_ptr(pwd.pw_dir).to_string_lossy().into_owned(),
-            )
-        };
-        let groups = group_list(&name, pwd.pw_gid);
-        return Ok(Account {
-            name,
-            uid,
-            gid: pwd.pw_gid,
-            home,
-            groups,
-        });
+    RealHost
+        .user_by_uid(uid)
+        .map(account)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("Can't find uid {uid}")))
+}
+
+/// Look a user up by name, or by number written as a name (supervisord's `name_to_uid`).
+pub fn by_name(spec: &str) -> io::Result<Account> {
+    if let Ok(uid) = spec.parse::<u32>() {
+        return by_uid(uid);
+    }
+    RealHost.user_by_name(spec).map(account).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("Can't find username '{spec}'"),
+        )
+    })
+}
+
+fn account(u: UserEntry) -> Account {
+    let groups = group_list(&u.name, u.gid);
+    Account {
+        name: u.name,
+        uid: u.uid,
+        gid: u.gid,
+        home: u.home,
+        groups,
     }
 }
 
@@ -86,45 +71,6 @@ fn group_list(name: &str, gid: u32) -> Vec<u32> {
             return vec![gid];
         }
         n = count;
-    }
-}
-
-/// Look a user up by name, or by number written as a name (supervisord's `name_to_uid`).
-pub fn by_name(spec: &str) -> io::Result<Account> {
-    if let Ok(uid) = spec.parse::<u32>() {
-        return by_uid(uid);
-    }
-    let cname = CString::new(spec)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in user name"))?;
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: as in by_uid, with a NUL-terminated name we own.
-        let (rc, found, uid) = unsafe {
-            let mut pwd: libc::passwd = std::mem::zeroed();
-            let mut result: *mut libc::passwd = std::ptr::null_mut();
-            let rc = libc::getpwnam_r(
-                cname.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            );
-            (rc, !result.is_null(), pwd.pw_uid)
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if !found {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("Can't find username '{spec}'"),
-            ));
-        }
-        return by_uid(uid);
     }
 }
 

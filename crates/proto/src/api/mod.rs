@@ -15,7 +15,7 @@ pub use fault::{Fault, fault_text};
 pub use methods::{MethodInfo, list_methods, method_help, method_info, method_signature, methods};
 pub use namespec::{make_namespec, split_namespec};
 pub use process_info::{ProcessInfo, capped_int};
-pub use states::{ProcessState, SupervisorState};
+pub use states::{ProcessState, SupervisorState, supervisor_state_value};
 
 /// `getAPIVersion()` / `getVersion()`: the RPC API version supervisord 4.3.0 reports.
 pub const API_VERSION: &str = "3.0";
