@@ -222,3 +222,24 @@ def test_bad_listen_on_reload_disturbs_nothing(daemon_factory):
     except xmlrpc.client.Fault as f:
         assert f.faultCode == 92 and "listen" in f.faultString
     assert pid_alive(pid)
+
+
+def test_fcgi_program_gets_its_socket_as_stdin(daemon_factory):
+    """[fcgi-program:x] keeps supervisord's behaviour: the socket is fd 0 of every process."""
+    port = free_port()
+    d = daemon_factory("corral", """
+        [fcgi-program:fcgi]
+        socket=tcp://127.0.0.1:{port}
+        command={py} -c "import socket,os; s=socket.socket(fileno=0); c,_=s.accept(); c.sendall(str(os.getpid()).encode()); c.close(); import time; time.sleep(1000)"
+        process_name=%(program_name)s_%(process_num)s
+        numprocs=2
+        startsecs=0
+    """.format(port=port, py=PY))
+    d.wait_state("fcgi:fcgi_0", "RUNNING")
+    d.wait_state("fcgi:fcgi_1", "RUNNING")
+    import socket
+    pids = set()
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            pids.add(int(c.recv(100)))
+    assert pids == {d.info("fcgi:fcgi_0")["pid"], d.info("fcgi:fcgi_1")["pid"]}

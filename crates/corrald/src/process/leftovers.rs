@@ -92,12 +92,20 @@ pub fn scan(owner: &Owner, is_main: &dyn Fn(Pid) -> bool) -> Vec<ProcStat> {
     out
 }
 
-/// corrald's direct children (main processes and re-parented orphans).
+/// corrald's direct children (main processes and re-parented orphans). Every thread's
+/// list: the kernel may make any live thread of a subreaper the new parent of an orphan.
 fn children_of(pid: Pid) -> Vec<Pid> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect::<Vec<Pid>>()
+        })
         .collect()
 }
 
