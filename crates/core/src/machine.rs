@@ -204,11 +204,14 @@ enum StartStage {
     WaitingForLeftovers,
     /// `Spawn` was asked for; `Spawned`/`SpawnFailed` comes next.
     Spawning,
-    /// Alive, not yet ready. `ready_at`: the startsecs deadline (startsecs rule);
-    /// `give_up_at`: the readiness timeout (probe rule).
+    /// Alive, not yet RUNNING. It becomes RUNNING once it has been up until `min_up_at`
+    /// (`startsecs`) *and* is `ready` (always, under the startsecs rule; once the probe
+    /// succeeds, under a readiness rule). A probe that has not succeeded by `give_up_at`
+    /// (`readiness_timeout`) fails the start.
     Alive {
         pid: Pid,
-        ready_at: Option<Instant>,
+        min_up_at: Instant,
+        ready: bool,
         give_up_at: Option<Instant>,
     },
 }
@@ -356,10 +359,17 @@ impl Machine {
     pub fn next_deadline(&self) -> Option<Instant> {
         let phase = match self.phase {
             Phase::Starting(StartStage::Alive {
-                ready_at,
+                min_up_at,
+                ready,
                 give_up_at,
                 ..
-            }) => earliest(ready_at, give_up_at),
+            }) => {
+                if ready {
+                    Some(min_up_at)
+                } else {
+                    give_up_at
+                }
+            }
             Phase::Backoff { retry_at }
                 if !self.frozen && self.backoff <= self.settings.startretries =>
             {
@@ -418,21 +428,9 @@ impl Machine {
             } => self.exited(pid, status, leftovers, now, &mut step),
             Event::LeftoversGone => self.leftovers_gone(now, &mut step),
             Event::Ready => {
-                if let Phase::Starting(StartStage::Alive { pid, .. }) = self.phase {
-                    if let ReadyRule::Probe { label } = &self.settings.ready {
-                        let msg = format!(
-                            "success: {} entered RUNNING state, process is ready ({})",
-                            self.settings.name, label
-                        );
-                        self.backoff = 0;
-                        self.change(
-                            ProcessState::Running,
-                            Phase::Running { pid },
-                            true,
-                            &mut step,
-                        );
-                        step.effects.push(Effect::Log(Level::Info, msg));
-                    }
+                if let Phase::Starting(StartStage::Alive { ref mut ready, .. }) = self.phase {
+                    *ready = true;
+                    self.tick(now, &mut step);
                 }
             }
             Event::KillFailed { error } => {
@@ -528,17 +526,21 @@ impl Machine {
             Level::Info,
             format!("spawned: '{}' with pid {}", self.settings.name, pid),
         ));
-        let (ready_at, give_up_at) = match self.settings.ready {
-            ReadyRule::AfterStartsecs => (Some(now.mono + secs(self.settings.startsecs)), None),
+        let (ready, give_up_at) = match self.settings.ready {
+            ReadyRule::AfterStartsecs => (true, None),
             ReadyRule::Probe { .. } => {
                 step.effects.push(Effect::StartProbe);
-                (None, Some(now.mono + secs(self.settings.readiness_timeout)))
+                (
+                    false,
+                    Some(now.mono + secs(self.settings.readiness_timeout)),
+                )
             }
         };
         self.last_pid = Some(pid);
         self.phase = Phase::Starting(StartStage::Alive {
             pid,
-            ready_at,
+            min_up_at: now.mono + secs(self.settings.startsecs),
+            ready,
             give_up_at,
         });
         // startsecs=0: RUNNING at once (supervisord does it on its next loop iteration).
@@ -823,20 +825,25 @@ impl Machine {
         match self.phase {
             Phase::Starting(StartStage::Alive {
                 pid,
-                ready_at,
+                min_up_at,
+                ready,
                 give_up_at,
             }) => {
-                if ready_at.is_some_and(|t| t <= now.mono) {
+                if ready && min_up_at <= now.mono {
                     self.backoff = 0;
                     self.change(ProcessState::Running, Phase::Running { pid }, true, step);
-                    step.effects.push(Effect::Log(
-                        Level::Info,
-                        format!(
+                    let msg = match &self.settings.ready {
+                        ReadyRule::AfterStartsecs => format!(
                             "success: {} entered RUNNING state, process has stayed up for > than {} seconds (startsecs)",
                             self.settings.name, self.settings.startsecs
                         ),
-                    ));
-                } else if give_up_at.is_some_and(|t| t <= now.mono) {
+                        ReadyRule::Probe { label } => format!(
+                            "success: {} entered RUNNING state, process is ready ({})",
+                            self.settings.name, label
+                        ),
+                    };
+                    step.effects.push(Effect::Log(Level::Info, msg));
+                } else if !ready && give_up_at.is_some_and(|t| t <= now.mono) {
                     let error = format!(
                         "not ready after {} seconds (readiness_timeout)",
                         self.settings.readiness_timeout

@@ -525,7 +525,7 @@ fn readiness_probe_decides_running() {
     h.ev(Event::Start);
     let s = h.ev(Event::Spawned { pid: 50 });
     assert!(has(&s, &Effect::StartProbe));
-    h.clock.advance_ms(3000); // startsecs is not the rule here
+    h.clock.advance_ms(3000); // startsecs alone is not enough here
     assert!(changes(&h.ev(Event::Tick)).is_empty());
     let s = h.ev(Event::Ready);
     assert_eq!(changes(&s), vec![(Starting, Running)]);
@@ -533,6 +533,44 @@ fn readiness_probe_decides_running() {
         logs(&s),
         vec!["success: web entered RUNNING state, process is ready (tcp://127.0.0.1:8000)"]
     );
+}
+
+#[test]
+fn ready_early_still_waits_for_startsecs() {
+    // A server that says READY=1 and then dies at once (Gunicorn whose workers fail to
+    // boot) must not count as started.
+    let mut h = Harness::new(Settings {
+        ready: ReadyRule::Probe {
+            label: "notify".into(),
+        },
+        startsecs: 1,
+        ..settings()
+    });
+    h.ev(Event::Start);
+    h.ev(Event::Spawned { pid: 51 });
+    h.clock.advance_ms(200);
+    assert!(changes(&h.ev(Event::Ready)).is_empty());
+    assert_eq!(h.m.next_deadline(), Some(h.clock.at(1000)));
+    let s = h.tick_to_deadline();
+    assert_eq!(changes(&s), vec![(Starting, Running)]);
+
+    let mut h = Harness::new(Settings {
+        ready: ReadyRule::Probe {
+            label: "notify".into(),
+        },
+        startsecs: 1,
+        ..settings()
+    });
+    h.ev(Event::Start);
+    h.ev(Event::Spawned { pid: 52 });
+    h.ev(Event::Ready);
+    h.clock.advance_ms(500);
+    let s = h.ev(Event::Exited {
+        pid: 52,
+        status: WaitStatus::exited(3),
+        leftovers: false,
+    });
+    assert_eq!(changes(&s), vec![(Starting, Backoff)]);
 }
 
 #[test]

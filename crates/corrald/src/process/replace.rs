@@ -37,8 +37,11 @@ pub type ReplaceReply = oneshot::Sender<Result<Replaced, String>>;
 pub struct Candidate {
     pub child: Child,
     pub cfg: Rc<ProcessConfig>,
-    /// startsecs rule: ready once alive this long.
-    pub ready_at: Option<Instant>,
+    /// It must stay up until then (`startsecs`)…
+    pub min_up_at: Instant,
+    /// …and be ready (its readiness check succeeded; always true without one), as a
+    /// process must to become RUNNING.
+    pub ready: bool,
     /// A readiness check that has not succeeded by then fails the replacement.
     pub give_up_at: Option<Instant>,
     pub probe: Option<JoinHandle<()>>,
@@ -56,14 +59,18 @@ impl Drop for Candidate {
 impl Candidate {
     pub fn new(child: Child, cfg: Rc<ProcessConfig>, reply: ReplaceReply) -> Candidate {
         let now = Instant::now();
-        let (ready_at, give_up_at) = match cfg.readiness {
-            Readiness::Startsecs => (Some(now + Duration::from_secs(cfg.startsecs)), None),
-            _ => (None, Some(now + Duration::from_secs(cfg.readiness_timeout))),
+        let (ready, give_up_at) = match cfg.readiness {
+            Readiness::Startsecs => (true, None),
+            _ => (
+                false,
+                Some(now + Duration::from_secs(cfg.readiness_timeout)),
+            ),
         };
         Candidate {
+            min_up_at: now + Duration::from_secs(cfg.startsecs),
             child,
             cfg,
-            ready_at,
+            ready,
             give_up_at,
             probe: None,
             reply: Some(reply),
@@ -71,10 +78,16 @@ impl Candidate {
     }
 
     pub fn deadline(&self) -> Option<Instant> {
-        match (self.ready_at, self.give_up_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        if self.ready {
+            Some(self.min_up_at)
+        } else {
+            self.give_up_at
         }
+    }
+
+    /// Ready and up long enough: it may take over.
+    pub fn can_take_over(&self, now: Instant) -> bool {
+        self.ready && self.min_up_at <= now
     }
 }
 

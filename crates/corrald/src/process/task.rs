@@ -208,8 +208,9 @@ impl Task {
             }
             Command::LeftoversMaybeGone => self.recheck_leftovers(),
             Command::Ready(pid) => {
-                if self.candidate.as_ref().is_some_and(|c| c.child.pid == pid) {
-                    self.promote();
+                if let Some(c) = self.candidate.as_mut().filter(|c| c.child.pid == pid) {
+                    c.ready = true;
+                    self.tick_replacements();
                 } else if self.machine.pid() == Some(pid) {
                     self.feed(Event::Ready);
                 }
@@ -342,9 +343,9 @@ impl Task {
     fn tick_replacements(&mut self) {
         let now = Instant::now();
         if let Some(c) = &self.candidate {
-            if c.ready_at.is_some_and(|t| t <= now) {
+            if c.can_take_over(now) {
                 self.promote();
-            } else if c.give_up_at.is_some_and(|t| t <= now) {
+            } else if !c.ready && c.give_up_at.is_some_and(|t| t <= now) {
                 let why = format!(
                     "not ready after {} seconds (readiness_timeout)",
                     c.cfg.readiness_timeout
