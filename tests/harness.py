@@ -82,7 +82,7 @@ class Daemon:
     """
 
     def __init__(self, kind, tmpdir, programs="", header_extra="", unix=True, inet_port=None,
-                 loglevel="debug", env=None):
+                 loglevel="debug", env=None, inet_username=None, inet_password=None):
         self.kind = kind
         self.dir = str(tmpdir)
         os.makedirs(self.dir, exist_ok=True)
@@ -91,6 +91,11 @@ class Daemon:
         self.pidfile = os.path.join(self.dir, "daemon.pid")
         self.conf = os.path.join(self.dir, "supervisord.conf")
         self.inet_port = inet_port
+        # Credentials of the [inet_http_server] (password as written in the config: plain or
+        # {SHA}hex); rpc() sends inet_username / rpc_password when set.
+        self.inet_username = inet_username
+        self.inet_password = inet_password
+        self.rpc_password = inet_password
         self.proc = None
         self.env = env
         parts = [
@@ -106,7 +111,10 @@ class Daemon:
         if unix:
             parts += ["[unix_http_server]", "file=%s" % self.sock, ""]
         if inet_port:
-            parts += ["[inet_http_server]", "port=127.0.0.1:%d" % inet_port, ""]
+            parts += ["[inet_http_server]", "port=127.0.0.1:%d" % inet_port]
+            if inet_username is not None:
+                parts += ["username=%s" % inet_username, "password=%s" % inet_password]
+            parts += [""]
         parts += [
             "[rpcinterface:supervisor]",
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
@@ -149,11 +157,54 @@ class Daemon:
         except (OSError, xmlrpc.client.Fault):
             return False
 
-    def rpc(self):
+    def rpc(self, allow_none=False):
         if self.inet_port and not os.path.exists(self.sock):
-            return xmlrpc.client.ServerProxy("http://127.0.0.1:%d/RPC2" % self.inet_port)
+            userinfo = ""
+            if self.inet_username is not None:
+                userinfo = "%s:%s@" % (self.inet_username, self.rpc_password)
+            return xmlrpc.client.ServerProxy("http://%s127.0.0.1:%d/RPC2" % (userinfo, self.inet_port),
+                                             allow_none=allow_none)
         return xmlrpc.client.ServerProxy(
-            "http://127.0.0.1", transport=SupervisorTransport(None, None, "unix://" + self.sock))
+            "http://127.0.0.1", transport=SupervisorTransport(None, None, "unix://" + self.sock),
+            allow_none=allow_none)
+
+    def connect(self, timeout=10.0):
+        """A raw socket to the daemon's HTTP server (inet when configured, else unix)."""
+        if self.inet_port:
+            return socket.create_connection(("127.0.0.1", self.inet_port), timeout=timeout)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(self.sock)
+        return s
+
+    def http_raw(self, data, timeout=5.0, until=None):
+        """Send raw bytes; read until the server closes, `until(received)` is true, or
+        `timeout` passes. Returns (received bytes, timed_out)."""
+        s = self.connect(timeout)
+        deadline = time.monotonic() + timeout
+        out = b""
+        timed_out = False
+        try:
+            s.sendall(data)
+            while not (until and until(out)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    timed_out = True
+                    break
+                s.settimeout(left)
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    timed_out = True
+                    break
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        finally:
+            s.close()
+        return out, timed_out
 
     def ctl(self, *args, client="supervisorctl", input=None, timeout=60):
         """Run supervisorctl (Python, 4.3.0) or corralctl against this daemon."""

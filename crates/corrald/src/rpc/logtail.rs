@@ -19,6 +19,12 @@ use crate::supervisor::Supervisor;
 const HEAD: u64 = 1024;
 const POLL: Duration = Duration::from_millis(100);
 
+fn is_main(req: &Request) -> bool {
+    req.decoded_path()
+        .trim_start_matches('/')
+        .starts_with("mainlogtail")
+}
+
 fn resolve(sup: &Supervisor, req: &Request) -> Option<String> {
     let path = req.decoded_path();
     let path = path.trim_start_matches('/');
@@ -45,19 +51,19 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, sup: &Superviso
     let (mut reader, mut stream) = tokio::io::split(stream);
     if req.method != "GET" {
         let _ = stream
-            .write_all(&Response::error_page(400).to_bytes())
+            .write_all(&Response::error_page(400).version(req.version).to_bytes())
             .await;
         return;
     }
     let Some(path) = resolve(sup, req) else {
         let _ = stream
-            .write_all(&Response::error_page(404).to_bytes())
+            .write_all(&Response::error_page(404).version(req.version).to_bytes())
             .await;
         return;
     };
     let Ok(mut file) = std::fs::File::open(&path) else {
         let _ = stream
-            .write_all(&Response::error_page(404).to_bytes())
+            .write_all(&Response::error_page(404).version(req.version).to_bytes())
             .await;
         return;
     };
@@ -67,12 +73,16 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, sup: &Superviso
         .and_then(|m| m.modified().ok())
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs() as i64);
-    let head = Response::new(200)
+    let mut head = Response::new(200)
         .version(req.version)
         .header("Last-Modified", http_date(mtime))
-        .header("Content-Type", "text/plain;charset=utf-8")
-        .header("X-Accel-Buffering", "no")
-        .chunked();
+        .header("Content-Type", "text/plain;charset=utf-8");
+    // supervisord's logtail handler asks proxies not to buffer; its mainlogtail handler
+    // does not.
+    if !is_main(req) {
+        head = head.header("X-Accel-Buffering", "no");
+    }
+    let head = head.chunked();
     if stream.write_all(&head.head_bytes()).await.is_err() {
         return;
     }

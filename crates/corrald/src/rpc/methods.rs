@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use corral_config::host::RealHost;
+use corral_config::pystr;
 use corral_config::{LogFile, ProcessConfig};
 use corral_core::{ProcessState, Reply, SupervisorState};
 use corral_proto::api::{self, Fault, ProcessInfo, capped_int, make_namespec, split_namespec};
@@ -22,8 +23,8 @@ use corral_proto::xmlrpc::{Value, encode_fault, encode_response, parse_call, xml
 
 use crate::events::Event as BusEvent;
 use crate::mainlog;
-use crate::process::ProcessHandle;
 use crate::process::exec::{self, ExecError};
+use crate::process::{Command, ProcessHandle};
 use crate::supervisor::{Group, Request, Supervisor};
 use crate::sys;
 
@@ -127,14 +128,22 @@ impl Args {
         }
     }
 
-    /// Python's `int(x)`.
+    /// Python's `int(x)`, as supervisord applies it to offsets and lengths.
+    ///
+    /// `int(None)`, `int([..])`, `int({..})` and `int(datetime)` raise TypeError, which
+    /// supervisord's `traverse` turns into INCORRECT_PARAMETERS: reproduced. `int("abc")`,
+    /// `int(nan)` raise ValueError, which escapes as an HTTP 500 there: BAD_ARGUMENTS here.
     fn int(&self, i: usize) -> Result<i64, RpcError> {
         match self.0.get(i) {
             Some(Value::Int(n)) => Ok(i64::from(*n)),
             Some(Value::Bool(b)) => Ok(i64::from(*b)),
             Some(Value::Double(d)) if d.is_finite() => Ok(d.trunc() as i64),
-            Some(Value::String(s)) => s.trim().parse().or_else(|_| err0(Fault::BadArguments)),
-            _ => err0(Fault::BadArguments),
+            Some(Value::Double(_)) => err0(Fault::BadArguments),
+            Some(Value::String(s)) => pystr::int(s).or_else(|_| err0(Fault::BadArguments)),
+            Some(Value::Base64(b)) => {
+                pystr::int(&String::from_utf8_lossy(b)).or_else(|_| err0(Fault::BadArguments))
+            }
+            _ => err0(Fault::IncorrectParameters),
         }
     }
 
@@ -144,6 +153,81 @@ impl Args {
             None => default,
             Some(v) => truthy(v),
         }
+    }
+}
+
+/// Python's `str(x)` of an argument as supervisord's unmarshaller builds it, for the `%s`
+/// of a fault text (`BAD_NAME: 5`, `BAD_SIGNAL: 1.5`). `None` for nil: `RPCError(code,
+/// None)` adds no text at all (`BAD_NAME`).
+fn py_str(v: &Value) -> Option<String> {
+    match v {
+        Value::Nil => None,
+        Value::String(s) => Some(s.clone()),
+        // supervisord decodes base64 to a str (`as_string(decodestring(..))`).
+        Value::Base64(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::DateTime(s) => Some(match parse_datetime(s) {
+            Some([y, mo, d, h, mi, se]) => {
+                format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{se:02}")
+            }
+            None => s.clone(),
+        }),
+        other => Some(py_repr_value(other)),
+    }
+}
+
+/// `%Y%m%dT%H:%M:%S`, the form supervisord's `make_datetime` reads.
+fn parse_datetime(s: &str) -> Option<[u32; 6]> {
+    let b = s.as_bytes();
+    if b.len() != 17 || b[8] != b'T' || b[11] != b':' || b[14] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
+    Some([
+        num(0..4)?,
+        num(4..6)?,
+        num(6..8)?,
+        num(9..11)?,
+        num(12..14)?,
+        num(15..17)?,
+    ])
+}
+
+/// Python's type name of an unmarshalled argument (in supervisord's multicall texts).
+fn py_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Int(_) => "int",
+        Value::Bool(_) => "bool",
+        Value::Double(_) => "float",
+        Value::String(_) | Value::Base64(_) => "str",
+        Value::DateTime(_) => "datetime.datetime",
+        Value::Array(_) => "list",
+        Value::Struct(_) => "dict",
+        Value::Nil => "NoneType",
+    }
+}
+
+/// `err(fault, str(v))`, or the bare fault when `v` is nil (supervisord's `RPCError(code,
+/// None)`).
+fn err_value<T>(fault: Fault, v: Option<&Value>) -> Result<T, RpcError> {
+    match v.and_then(py_str) {
+        Some(text) => err(fault, text),
+        None => err0(fault),
+    }
+}
+
+/// A group looked up by an argument the way supervisord does, `process_groups.get(name)`:
+/// a string finds its group or is BAD_NAME; any other hashable value (number, bool, nil,
+/// datetime) finds nothing (BAD_NAME with its `str()`); a list or struct is unhashable, a
+/// TypeError, so INCORRECT_PARAMETERS.
+fn lookup_group(sup: &Supervisor, v: Option<&Value>) -> Result<Group, RpcError> {
+    match v {
+        Some(Value::String(_) | Value::Base64(_)) => {
+            let name = py_str(v.unwrap_or(&Value::Nil)).unwrap_or_default();
+            sup.group(&name)
+                .map_or_else(|| err(Fault::BadName, &name), Ok)
+        }
+        Some(Value::Array(_) | Value::Struct(_)) | None => err0(Fault::IncorrectParameters),
+        Some(other) => err_value(Fault::BadName, Some(other)),
     }
 }
 
@@ -252,9 +336,55 @@ fn result_struct(p: &ProcessHandle, code: i32, description: &str) -> Value {
     ])
 }
 
+/// (min, max) positional arguments of each supervisor.* method. Python checks the count
+/// (TypeError, INCORRECT_PARAMETERS) before the method body runs, so before `_update`'s
+/// SHUTDOWN_STATE check.
+fn supervisor_arity(method: &str) -> Option<(usize, usize)> {
+    Some(match method {
+        "getAPIVersion"
+        | "getVersion"
+        | "getSupervisorVersion"
+        | "getIdentification"
+        | "getState"
+        | "getPID"
+        | "clearLog"
+        | "shutdown"
+        | "restart"
+        | "reloadConfig"
+        | "getAllConfigInfo"
+        | "getAllProcessInfo"
+        | "clearAllProcessLogs" => (0, 0),
+        "readLog"
+        | "readMainLog"
+        | "signalProcess"
+        | "signalProcessGroup"
+        | "sendProcessStdin"
+        | "sendRemoteCommEvent" => (2, 2),
+        "addProcessGroup" | "removeProcessGroup" | "getProcessInfo" | "clearProcessLogs"
+        | "clearProcessLog" | "signalAllProcesses" => (1, 1),
+        "startProcess" | "startProcessGroup" | "stopProcess" | "stopProcessGroup" => (1, 2),
+        "startAllProcesses" | "stopAllProcesses" => (0, 1),
+        "readProcessStdoutLog"
+        | "readProcessLog"
+        | "readProcessStderrLog"
+        | "tailProcessStdoutLog"
+        | "tailProcessLog"
+        | "tailProcessStderrLog" => (3, 3),
+        _ => return None,
+    })
+}
+
 async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult {
-    // signalProcessGroup / signalAllProcesses check the state after acting (below).
-    if !matches!(method, "signalProcessGroup" | "signalAllProcesses") {
+    let Some((min, max)) = supervisor_arity(method) else {
+        return err0(Fault::UnknownMethod);
+    };
+    a.arity(min, max)?;
+    // signalProcessGroup / signalAllProcesses check the state after acting (below);
+    // sendRemoteCommEvent never calls `_update`, so it works during shutdown too.
+    if !matches!(
+        method,
+        "signalProcessGroup" | "signalAllProcesses" | "sendRemoteCommEvent"
+    ) {
         check_running(sup)?;
     }
     match method {
@@ -284,12 +414,13 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
         }
         "readLog" | "readMainLog" => {
             a.arity(2, 2)?;
-            let (offset, length) = (a.int(0)?, a.int(1)?);
+            // supervisord checks the file before converting the arguments.
             let path = mainlog::path().map(|p| p.to_string_lossy().into_owned());
             match path {
-                Some(p) if std::path::Path::new(&p).exists() => read_file(&p, offset, length),
+                Some(p) if std::path::Path::new(&p).exists() => read_file(&p, a.int(0)?, a.int(1)?),
                 Some(p) => err(Fault::NoFile, p),
-                None => err(Fault::NoFile, "None"),
+                // RPCError(NO_FILE, None): no text after the name.
+                None => err0(Fault::NoFile),
             }
         }
         "clearLog" => {
@@ -320,23 +451,35 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
         }
         "addProcessGroup" => {
             a.arity(1, 1)?;
-            let name = a.name(0)?;
+            // supervisord compares `config.name == name`: any non-string is just not found.
+            let name = match a.get(0) {
+                Some(Value::String(_) | Value::Base64(_)) => a.name(0)?,
+                other => return err_value(Fault::BadName, other),
+            };
             let config = sup.config();
             let Some(g) = config.groups.iter().find(|g| g.name == name) else {
                 return err(Fault::BadName, &name);
             };
             match sup.add_group(g) {
-                Ok(true) => Ok(Value::Bool(true)),
+                Ok(true) => {
+                    forget_stale(&name);
+                    // supervisord's main loop autostarts the new group's processes (their
+                    // `transition()` on the next tick); a new process task waits to be
+                    // told.
+                    if let Some(group) = sup.group(&name) {
+                        for p in &group.processes {
+                            p.send(Command::Activate);
+                        }
+                    }
+                    Ok(Value::Bool(true))
+                }
                 Ok(false) => err(Fault::AlreadyAdded, &name),
                 Err(e) => err(Fault::Failed, e),
             }
         }
         "removeProcessGroup" => {
             a.arity(1, 1)?;
-            let name = a.name(0)?;
-            if sup.group(&name).is_none() {
-                return err(Fault::BadName, &name);
-            }
+            let name = lookup_group(sup, a.get(0))?.name().to_string();
             if sup.remove_group(&name) {
                 Ok(Value::Bool(true))
             } else {
@@ -349,10 +492,7 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
         }
         "startProcessGroup" => {
             a.arity(1, 2)?;
-            let name = a.name(0)?;
-            let Some(group) = sup.group(&name) else {
-                return err(Fault::BadName, &name);
-            };
+            let group = lookup_group(sup, a.get(0))?;
             start_many(sup, group_processes(&group), a.flag(1, true)).await
         }
         "startAllProcesses" => {
@@ -365,10 +505,7 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
         }
         "stopProcessGroup" => {
             a.arity(1, 2)?;
-            let name = a.name(0)?;
-            let Some(group) = sup.group(&name) else {
-                return err(Fault::BadName, &name);
-            };
+            let group = lookup_group(sup, a.get(0))?;
             stop_many(sup, group_processes(&group), a.flag(1, true)).await
         }
         "stopAllProcesses" => {
@@ -381,12 +518,15 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
         }
         "signalProcessGroup" => {
             a.arity(2, 2)?;
-            let name = a.name(0)?;
-            let group = sup.group(&name);
+            // supervisord looks the group up before `_update`, and faults after it.
+            let group = lookup_group(sup, a.get(0));
+            if let Err(e) = &group {
+                if e.code == Fault::IncorrectParameters.code() {
+                    return Err(e.clone());
+                }
+            }
             check_running(sup)?;
-            let Some(group) = group else {
-                return err(Fault::BadName, &name);
-            };
+            let group = group?;
             let result = signal_many(
                 sup,
                 group_processes(&group),
@@ -438,13 +578,14 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
             };
             let logs = p.info().logs;
             let path = if stderr { logs.stderr } else { logs.stdout };
-            let (offset, length) = (a.int(1)?, a.int(2)?);
+            // The file is checked before the arguments are converted.
             match path {
                 Some(path) if std::path::Path::new(&path).exists() => {
-                    read_file(&path, offset, length)
+                    read_file(&path, a.int(1)?, a.int(2)?)
                 }
                 Some(path) => err(Fault::NoFile, path),
-                None => err(Fault::NoFile, "None"),
+                // No log (NONE, or stderr redirected): RPCError(NO_FILE, None).
+                None => err0(Fault::NoFile),
             }
         }
         "tailProcessStdoutLog" | "tailProcessLog" | "tailProcessStderrLog" => {
@@ -457,10 +598,10 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
             };
             let logs = p.info().logs;
             let path = if stderr { logs.stderr } else { logs.stdout };
-            let (offset, length) = (a.int(1)?, a.int(2)?);
+            // Without a log file the arguments are never looked at.
             match path {
                 Some(path) if std::path::Path::new(&path).exists() => {
-                    Ok(tail_file(&path, offset, length))
+                    Ok(tail_file(&path, a.int(1)?, a.int(2)?))
                 }
                 _ => Ok(Value::Array(vec![
                     Value::from(""),
@@ -493,8 +634,7 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
             let chars = match a.get(1) {
                 Some(Value::String(s)) => s.clone().into_bytes(),
                 Some(Value::Base64(b)) => b.clone(),
-                Some(other) => return err(Fault::IncorrectParameters, py_repr_value(other)),
-                None => return err0(Fault::IncorrectParameters),
+                other => return err_value(Fault::IncorrectParameters, other),
             };
             let name = a.name(0)?;
             let (_, p) = group_and_process(sup, &name)?;
@@ -534,7 +674,11 @@ fn reload_config(sup: &Supervisor) -> RpcResult {
     let overrides = crate::daemon::overrides();
     match corral_config::load(&path, &host, &overrides).into_result() {
         Ok(new) => {
-            sup.set_config(Rc::new(new));
+            let new = Rc::new(new);
+            sup.set_config(new.clone());
+            // Every running group now runs from a configuration older than this one.
+            let running = sup.groups().iter().map(|g| g.name().to_string()).collect();
+            STALE_AUTO.with(|s| *s.borrow_mut() = Some((new, running)));
             let (added, changed, removed) = sup.diff_to_active();
             let names = |v: Vec<String>| Value::Array(v.into_iter().map(Value::from).collect());
             Ok(Value::Array(vec![Value::Array(vec![
@@ -543,11 +687,61 @@ fn reload_config(sup: &Supervisor) -> RpcResult {
                 names(removed),
             ])]))
         }
-        Err(errors) => {
-            let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            err(Fault::CantReread, text.join("\n"))
-        }
+        Err(errors) => err(Fault::CantReread, cant_reread_text(&errors)),
     }
+}
+
+/// supervisord stops at the first error and words it as `str(ValueError)`: process
+/// sections (`processes_from_section`) add `in section 'x' (file: 'path')`.
+fn cant_reread_text(errors: &[corral_config::ConfigError]) -> String {
+    let Some(e) = errors.first() else {
+        return String::new();
+    };
+    match &e.section {
+        Some(section)
+            if ["program:", "fcgi-program:", "eventlistener:"]
+                .iter()
+                .any(|p| section.starts_with(p)) =>
+        {
+            format!(
+                "{} in section {} (file: {})",
+                e.message,
+                pystr::repr(section),
+                pystr::repr(e.file.as_deref().unwrap_or_default())
+            )
+        }
+        _ => e.message.clone(),
+    }
+}
+
+thread_local! {
+    /// After `reloadConfig`: the configuration it read and the groups that were running
+    /// then. supervisord names AUTO log files by mutating the config object a group is
+    /// created from, so `getAllConfigInfo` shows the real names only for groups created
+    /// from the configuration last read; for those still running from an older one
+    /// (until removed and added again) it shows `auto`. Forgotten when the configuration
+    /// changes some other way (a restart).
+    static STALE_AUTO: std::cell::RefCell<Option<(Rc<corral_config::Config>, Vec<String>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Whether group `name` runs from a configuration older than the one last read.
+fn runs_stale_config(sup: &Supervisor, name: &str) -> bool {
+    let current = sup.config();
+    STALE_AUTO.with(|s| {
+        s.borrow().as_ref().is_some_and(|(cfg, names)| {
+            Rc::ptr_eq(cfg, &current) && names.iter().any(|n| n == name)
+        })
+    })
+}
+
+/// `addProcessGroup` created `name` from the configuration last read.
+fn forget_stale(name: &str) {
+    STALE_AUTO.with(|s| {
+        if let Some((_, names)) = s.borrow_mut().as_mut() {
+            names.retain(|n| n != name);
+        }
+    });
 }
 
 /// Check the command before spawning (supervisord does, to answer with NO_FILE /
@@ -741,21 +935,24 @@ async fn stop_many(_sup: &Supervisor, procs: Vec<ProcessHandle>, wait: bool) -> 
     Ok(Value::Array(results))
 }
 
+/// supervisord's `signal_number(value)`: `int(value)` (so 28.7 is 28 and True is 1), else
+/// a signal name; either must be one of Python's `signal.SIG*` values.
 fn parse_signal(v: &Value) -> Option<i32> {
     let text = match v {
         Value::Int(n) => n.to_string(),
         Value::Bool(b) => i32::from(*b).to_string(),
+        Value::Double(d) if d.is_finite() => (d.trunc() as i64).to_string(),
         Value::String(s) => s.clone(),
+        Value::Base64(b) => String::from_utf8_lossy(b).into_owned(),
+        // nil, lists, structs, datetimes: `value.strip()` raises in supervisord (HTTP 500).
         _ => return None,
     };
     corral_config::signals::number(&text)
 }
 
+/// The `%s` of BAD_SIGNAL: `str(value)`.
 fn signal_repr(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => py_repr_value(other),
-    }
+    py_str(v).unwrap_or_else(|| "None".to_string())
 }
 
 async fn signal_one(p: &ProcessHandle, namespec: &str, sig: &Value) -> Result<(), RpcError> {
@@ -814,6 +1011,7 @@ fn all_config_info(sup: &Supervisor) -> Value {
     for g in &config.groups {
         let active = running.iter().find(|r| r.name() == g.name);
         let inuse = active.is_some();
+        let active = active.filter(|a| !runs_stale_config(sup, a.name()));
         for p in &g.processes {
             // AUTO logs of a group in use have their real names; otherwise 'auto'.
             let live = active.and_then(|a| a.find(&p.name)).map(|h| h.info().logs);
@@ -1006,8 +1204,15 @@ fn py_repr_value(v: &Value) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        Value::Base64(b) => format!("{:?}", String::from_utf8_lossy(b)),
-        Value::DateTime(s) => s.clone(),
+        Value::Base64(b) => exec::py_repr(&String::from_utf8_lossy(b)),
+        Value::DateTime(s) => match parse_datetime(s) {
+            // datetime's repr drops zero seconds (and microseconds, always zero here).
+            Some([y, mo, d, h, mi, 0]) => format!("datetime.datetime({y}, {mo}, {d}, {h}, {mi})"),
+            Some([y, mo, d, h, mi, se]) => {
+                format!("datetime.datetime({y}, {mo}, {d}, {h}, {mi}, {se})")
+            }
+            None => s.clone(),
+        },
     }
 }
 
@@ -1021,7 +1226,11 @@ async fn system_ns(sup: &Rc<Supervisor>, name: &str, a: Args) -> RpcResult {
         }
         "methodHelp" => {
             a.arity(1, 1)?;
-            let name = a.name(0)?;
+            // supervisord compares the argument with each method name: a non-string
+            // matches none.
+            let Ok(name) = a.name(0) else {
+                return err0(Fault::SignatureUnsupported);
+            };
             if let Some(h) = api::method_help(&name) {
                 return Ok(Value::from(h));
             }
@@ -1032,7 +1241,9 @@ async fn system_ns(sup: &Rc<Supervisor>, name: &str, a: Args) -> RpcResult {
         }
         "methodSignature" => {
             a.arity(1, 1)?;
-            let name = a.name(0)?;
+            let Ok(name) = a.name(0) else {
+                return err0(Fault::SignatureUnsupported);
+            };
             let sig = api::method_signature(&name).or_else(|| {
                 CORRAL_METHODS
                     .iter()
@@ -1051,27 +1262,39 @@ async fn system_ns(sup: &Rc<Supervisor>, name: &str, a: Args) -> RpcResult {
             };
             let mut results = Vec::with_capacity(calls.len());
             for call in calls {
-                let method = call
-                    .get("methodName")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                let params = match call.get("params") {
-                    Some(Value::Array(p)) => p.clone(),
-                    _ => Vec::new(),
-                };
-                let r = match method {
-                    None => Err(RpcError::new(
+                let r = match call.get("methodName") {
+                    None | Some(Value::Nil) => Err(RpcError::new(
                         Fault::IncorrectParameters,
                         Some("No methodName"),
                     )),
-                    Some(m) if m == "system.multicall" => Err(RpcError::new(
+                    Some(Value::String(m)) if m == "system.multicall" => Err(RpcError::new(
                         Fault::IncorrectParameters,
                         Some("Recursive system.multicall forbidden"),
                     )),
-                    Some(m) => dispatch(sup.clone(), m, params).await,
+                    Some(m @ (Value::String(_) | Value::Base64(_))) => {
+                        let m = py_str(m).unwrap_or_default();
+                        match multicall_params(call.get("params")) {
+                            Some(params) => dispatch(sup.clone(), m, params).await,
+                            // `func(*params)` on a non-iterable: TypeError, once the
+                            // method name resolved.
+                            None if method_exists(&m) => err0(Fault::IncorrectParameters),
+                            None => err0(Fault::UnknownMethod),
+                        }
+                    }
+                    // `name.split('.')` on a non-string, caught by multicall's bare except.
+                    Some(other) => err(
+                        Fault::Failed,
+                        format!(
+                            "<class 'AttributeError'>:'{}' object has no attribute 'split'",
+                            py_type_name(other)
+                        ),
+                    ),
                 };
+                // supervisord appends each value as is, not wrapped in a one-element
+                // array as the multicall convention (and its own docstring) says; clients
+                // written against it read bare values.
                 results.push(match r {
-                    Ok(v) => Value::Array(vec![v]),
+                    Ok(v) => v,
                     Err(e) => Value::structure([
                         ("faultCode", Value::Int(e.code)),
                         ("faultString", Value::from(e.text.as_str())),
@@ -1082,6 +1305,30 @@ async fn system_ns(sup: &Rc<Supervisor>, name: &str, a: Args) -> RpcResult {
         }
         _ => err0(Fault::UnknownMethod),
     }
+}
+
+/// The positional parameters of one multicall entry: `func(*params)` in Python, so a
+/// string gives its characters and a struct its keys; `None` when Python's `*` would fail
+/// (nil, numbers, datetimes).
+fn multicall_params(v: Option<&Value>) -> Option<Vec<Value>> {
+    match v {
+        None => Some(Vec::new()),
+        Some(Value::Array(p)) => Some(p.clone()),
+        Some(s @ (Value::String(_) | Value::Base64(_))) => Some(
+            py_str(s)
+                .unwrap_or_default()
+                .chars()
+                .map(|c| Value::String(c.to_string()))
+                .collect(),
+        ),
+        Some(Value::Struct(m)) => Some(m.iter().map(|(k, _)| Value::from(k.as_str())).collect()),
+        Some(_) => None,
+    }
+}
+
+/// Whether `traverse` would find a method of that name.
+fn method_exists(name: &str) -> bool {
+    api::method_info(name).is_some() || CORRAL_METHODS.iter().any(|(n, _, _)| *n == name)
 }
 
 /// corral's own methods: (name, signature, help).
