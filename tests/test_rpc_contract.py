@@ -334,6 +334,8 @@ STATIC_CALLS = [
     ("supervisor.getProcessInfo", "nope:x"),
     ("supervisor.getProcessInfo", ":"),
     ("supervisor.getProcessInfo", ""),
+    ("supervisor.getProcessInfo", "caf\u00e9 \u2603"),
+    ("supervisor.getProcessInfo", "bad\x01name"),  # not XML: HTTP 400 on both
     ("supervisor.getAllProcessInfo",),
     ("supervisor.getAllConfigInfo",),
     # main log: argument checks (reading is compared in its own test)
@@ -667,6 +669,52 @@ def test_start_and_stop_with_and_without_wait(fresh):
     p.same("supervisor.startProcess", "backoff", False)
 
 
+TRANSITIONAL = r"""
+[program:slowstart]
+command=sleep 1000
+startsecs=60
+autostart=false
+
+[program:stubborn]
+command=sh -c "trap '' TERM; exec sleep 1000"
+startsecs=0
+stopwaitsecs=60
+
+[program:other]
+command=sleep 1000
+startsecs=0
+"""
+
+
+def test_starting_and_stopping_states(fresh):
+    p = fresh(TRANSITIONAL, {"stubborn": "RUNNING", "other": "RUNNING"})
+    # STARTING: not yet up for startsecs.
+    p.same("supervisor.startProcess", "slowstart", False)
+    p.wait_state("slowstart", "STARTING")
+    p.same("supervisor.getProcessInfo", "slowstart")
+    p.same("supervisor.startProcess", "slowstart")  # ALREADY_STARTED
+    p.same("supervisor.signalProcess", "slowstart", "WINCH")
+    p.same("supervisor.sendProcessStdin", "slowstart", "x\n")
+    p.same("supervisor.stopProcess", "slowstart")
+    p.same("supervisor.getProcessInfo", "slowstart")
+    # STOPPING: stubborn ignores SIGTERM; it stays STOPPING until SIGKILL.
+    p.same("supervisor.stopProcess", "stubborn", False)
+    p.wait_state("stubborn", "STOPPING")
+    p.same("supervisor.getProcessInfo", "stubborn")
+    p.same("supervisor.stopProcess", "stubborn")  # NOT_RUNNING
+    p.same("supervisor.stopProcessGroup", "stubborn")  # nothing running: []
+    p.same("supervisor.signalProcess", "stubborn", "WINCH")
+    p.same("supervisor.signalProcessGroup", "stubborn", "WINCH")
+    p.same("supervisor.sendProcessStdin", "stubborn", "x\n")
+    p.same("supervisor.startProcess", "stubborn", False)
+    p.same("supervisor.startProcess", "stubborn")
+    p.same("supervisor.startProcessGroup", "stubborn")
+    p.same("supervisor.getAllProcessInfo")
+    p.same("supervisor.signalProcess", "stubborn", "KILL")
+    p.wait_state("stubborn", "STOPPED")
+    p.same("supervisor.getProcessInfo", "stubborn")
+
+
 def test_group_forms(fresh):
     p = fresh()
     p.same_unordered("supervisor.startProcess", "grp:*")
@@ -705,6 +753,102 @@ def test_start_and_stop_all(fresh):
     for d in p.both:
         settle(d, {"fatal": "FATAL", "exits": "EXITED"})
     p.same("supervisor.stopAllProcesses", False)
+
+
+VARIED = r"""
+[program:varied]
+command=/bin/sleep 1000
+directory=/tmp
+umask=022
+priority=5
+autostart=false
+autorestart=unexpected
+startsecs=3
+startretries=7
+exitcodes=0,2,255
+stopsignal=INT
+stopwaitsecs=4
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile={here}/v.log
+stdout_logfile_maxbytes=1KB
+stdout_logfile_backups=3
+stdout_capture_maxbytes=2MB
+stdout_events_enabled=true
+stdout_syslog=true
+stderr_logfile=NONE
+stderr_capture_maxbytes=10
+stderr_events_enabled=true
+serverurl=AUTO
+environment=A="1",B="2"
+
+[program:two]
+command=sleep 1000
+numprocs=3
+numprocs_start=5
+process_name=%(program_name)s-%(process_num)02d
+priority=1
+autostart=false
+stderr_logfile_maxbytes=0
+serverurl=http://127.0.0.1:9/x
+
+[group:g2]
+programs=two
+priority=3
+
+[eventlistener:lis]
+command={python} {here}/listener.py
+events=REMOTE_COMMUNICATION
+stdout_logfile={here}/lis.log
+
+[fcgi-program:fc]
+command=sleep 1000
+socket=unix://{here}/fc.sock
+autostart=false
+"""
+
+# An event listener that appends each event (header and payload) to events.txt.
+LISTENER = r"""
+import os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+while True:
+    sys.stdout.write("READY\n"); sys.stdout.flush()
+    header = sys.stdin.readline()
+    fields = dict(x.split(":", 1) for x in header.split())
+    payload = sys.stdin.read(int(fields["len"]))
+    with open(os.path.join(here, "events.txt"), "a") as f:
+        f.write(header + payload + "\n--\n")
+    sys.stdout.write("RESULT 2\nOK"); sys.stdout.flush()
+"""
+
+
+def test_config_variety_and_remote_events(daemon_factory):
+    import sys
+    programs = VARIED.replace("{python}", sys.executable)
+    sup = daemon_factory("supervisord", programs, start=False, subdir="supervisord")
+    cor = daemon_factory("corral", programs, start=False, subdir="corral")
+    for d in (sup, cor):
+        with open(os.path.join(d.dir, "listener.py"), "w") as f:
+            f.write(LISTENER)
+        d.start()
+        d.wait_state("lis", "RUNNING")
+    p = Pair(sup, cor)
+    p.same("supervisor.getAllConfigInfo")
+    p.same("supervisor.getAllProcessInfo")
+    p.same("supervisor.sendRemoteCommEvent", "mytype", "some data\nline 2")
+    p.same("supervisor.sendRemoteCommEvent", "t\u00e9", "d\u2603")
+    events = []
+    for d in p.both:
+        path = os.path.join(d.dir, "events.txt")
+        text = wait_for(lambda: os.path.exists(path) and open(path).read().count("--\n") == 2
+                        and open(path).read(), what="two events at %s's listener" % d.kind)
+        events.append(re.sub(r"serial:\d+", "serial:N", text))
+    assert events[1] == events[0]
+    assert "eventname:REMOTE_COMMUNICATION" in events[0]
+    assert "type:mytype\nsome data\nline 2" in events[0]
+    p.same_unordered("supervisor.startAllProcesses", False)
+    p.same("supervisor.getAllProcessInfo")
 
 
 def test_signals_that_act(fresh):
@@ -758,6 +902,25 @@ def test_clear_logs(fresh):
     assert outcome(p.sup, "supervisor.readProcessStdoutLog", "exits", 0, 0) == ("ok", "out\n")
     assert outcome(p.cor, "supervisor.readProcessStdoutLog", "exits", 0, 0) == ("ok", "")
     assert outcome(p.cor, "supervisor.readProcessStderrLog", "exits", 0, 0) == ("ok", "")
+
+
+def test_log_files_removed_from_disk(fresh):
+    p = fresh(PROGRAMS_STEADY)
+    for d in p.both:
+        info = d.info("exits")
+        os.remove(info["stdout_logfile"])
+        os.remove(d.logfile)
+    p.same("supervisor.readProcessStdoutLog", "exits", 0, 0)  # NO_FILE: path
+    p.same("supervisor.readProcessStdoutLog", "exits", "x", None)  # before int()
+    p.same("supervisor.tailProcessStdoutLog", "exits", 0, 10)  # ['', 0, False]
+    p.same("supervisor.tailProcessLog", "exits", "x", None)
+    p.same("supervisor.readProcessStderrLog", "exits", 0, 0)
+    p.same("supervisor.readLog", 0, 0)  # NO_FILE: path
+    p.same("supervisor.readLog", None, "x")
+    p.same("supervisor.clearLog")  # NO_FILE
+    for d in p.both:
+        raw, timed_out = d.http_raw(b"GET /logtail/exits HTTP/1.0\r\n\r\n", timeout=10)
+        assert not timed_out and http_parse(raw)[0] == 404
 
 
 def test_clear_main_log(fresh):
@@ -1095,6 +1258,39 @@ def test_inet_auth(daemon_factory, password, config_password):
         good = base64.b64encode(("user:" + password).encode()).decode()
         raw = read_stream(d, "/logtail/exits", lambda b: b"out\n" in b, auth=good)
         assert http_parse(raw)[0] == 200 and dechunk(raw) == b"out\n"
+
+
+def test_unix_socket_auth(daemon_factory):
+    import base64
+    # An inet server without auth to drive the daemon, and a unix one with auth to test.
+    programs = PROGRAMS + "\n[unix_http_server]\nfile={here}/auth.sock\nusername=u\n" \
+                          "password={SHA}%s\n" % hashlib.sha1(b"pw").hexdigest()
+    for kind in ("supervisord", "corral"):
+        d = daemon_factory(kind, programs, start=False, subdir=kind, unix=False,
+                           inet_port=free_port())
+        prepare(d)
+        d.start()
+
+        def ask(extra):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(os.path.join(d.dir, "auth.sock"))
+            s.sendall(post_bytes(GET_VERSION, "1.0", extra))
+            raw = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                raw += chunk
+            s.close()
+            return http_parse(raw)
+
+        status, headers, _ = ask("")
+        assert status == 401 and headers["www-authenticate"] == 'Basic realm="default"'
+        basic = lambda c: "Authorization: Basic %s\r\n" % base64.b64encode(c).decode()  # noqa
+        assert ask(basic(b"u:nope"))[0] == 401
+        status, _, body = ask(basic(b"u:pw"))
+        assert status == 200 and b"<string>3.0</string>" in body
 
 
 # --- log text that is not valid UTF-8, or holds control characters -----------------------

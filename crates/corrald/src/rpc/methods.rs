@@ -1348,3 +1348,123 @@ async fn corral_ns(sup: &Rc<Supervisor>, name: &str, a: Args) -> RpcResult {
         _ => err0(Fault::UnknownMethod),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn py_str_is_pythons_str_of_the_unmarshalled_value() {
+        assert_eq!(py_str(&Value::Nil), None);
+        assert_eq!(py_str(&Value::Int(5)).as_deref(), Some("5"));
+        assert_eq!(py_str(&Value::Bool(true)).as_deref(), Some("True"));
+        assert_eq!(py_str(&Value::Double(1.5)).as_deref(), Some("1.5"));
+        assert_eq!(py_str(&Value::Double(1.0)).as_deref(), Some("1.0"));
+        assert_eq!(py_str(&Value::from("x")).as_deref(), Some("x"));
+        assert_eq!(
+            py_str(&Value::Base64(b"abc".to_vec())).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            py_str(&Value::DateTime("20200102T03:04:05".into())).as_deref(),
+            Some("2020-01-02 03:04:05")
+        );
+        assert_eq!(
+            py_str(&Value::Array(vec![Value::from("x"), Value::Int(1)])).as_deref(),
+            Some("['x', 1]")
+        );
+        assert_eq!(
+            py_str(&Value::structure([("a", Value::Int(1))])).as_deref(),
+            Some("{'a': 1}")
+        );
+        assert_eq!(
+            py_repr_value(&Value::Array(vec![
+                Value::DateTime("20200102T03:04:00".into()),
+                Value::Base64(b"b".to_vec()),
+            ])),
+            "[datetime.datetime(2020, 1, 2, 3, 4), 'b']"
+        );
+    }
+
+    #[test]
+    fn signals_as_signal_number_of_python_int() {
+        assert_eq!(parse_signal(&Value::Int(28)), Some(28));
+        assert_eq!(parse_signal(&Value::Double(28.9)), Some(28));
+        assert_eq!(parse_signal(&Value::Bool(true)), Some(1));
+        assert_eq!(parse_signal(&Value::from(" sigwinch ")), Some(28));
+        assert_eq!(parse_signal(&Value::Base64(b"HUP".to_vec())), Some(1));
+        assert_eq!(parse_signal(&Value::from("_dfl")), Some(0));
+        assert_eq!(parse_signal(&Value::Int(33)), None);
+        assert_eq!(parse_signal(&Value::from("1.5")), None);
+        assert_eq!(parse_signal(&Value::Nil), None);
+        assert_eq!(signal_repr(&Value::Nil), "None");
+        assert_eq!(signal_repr(&Value::Double(1e10)), "10000000000.0");
+    }
+
+    #[test]
+    fn int_arguments_fault_like_python() {
+        let a = Args(vec![
+            Value::from(" 1_000 "),
+            Value::from("x"),
+            Value::Nil,
+            Value::Array(vec![]),
+            Value::Double(f64::NAN),
+            Value::Double(-2.7),
+        ]);
+        assert_eq!(a.int(0), Ok(1000));
+        assert_eq!(a.int(1).unwrap_err().code, Fault::BadArguments.code());
+        assert_eq!(
+            a.int(2).unwrap_err().code,
+            Fault::IncorrectParameters.code()
+        );
+        assert_eq!(
+            a.int(3).unwrap_err().code,
+            Fault::IncorrectParameters.code()
+        );
+        assert_eq!(a.int(4).unwrap_err().code, Fault::BadArguments.code());
+        assert_eq!(a.int(5), Ok(-2));
+    }
+
+    #[test]
+    fn multicall_params_unpack_like_star_args() {
+        assert_eq!(multicall_params(None), Some(vec![]));
+        assert_eq!(
+            multicall_params(Some(&Value::from("ab"))),
+            Some(vec![Value::from("a"), Value::from("b")])
+        );
+        assert_eq!(
+            multicall_params(Some(&Value::structure([("k", Value::Int(1))]))),
+            Some(vec![Value::from("k")])
+        );
+        assert_eq!(multicall_params(Some(&Value::Int(5))), None);
+        assert_eq!(multicall_params(Some(&Value::Nil)), None);
+    }
+
+    #[test]
+    fn cant_reread_words_the_first_error_as_supervisord() {
+        let e = |section: Option<&str>, message: &str| corral_config::ConfigError {
+            file: Some("/etc/s.conf".into()),
+            line: Some(3),
+            section: section.map(str::to_string),
+            option: None,
+            message: message.into(),
+            host_dependent: false,
+        };
+        assert_eq!(
+            cant_reread_text(&[
+                e(
+                    Some("program:x"),
+                    "program section program:x does not specify a command"
+                ),
+                e(None, "second"),
+            ]),
+            "program section program:x does not specify a command in section 'program:x' \
+             (file: '/etc/s.conf')"
+        );
+        assert_eq!(
+            cant_reread_text(&[e(Some("group:g"), "bad group")]),
+            "bad group"
+        );
+        assert_eq!(cant_reread_text(&[]), "");
+    }
+}
