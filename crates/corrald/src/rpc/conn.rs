@@ -68,7 +68,9 @@ where
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(resp) => {
-                let _ = stream.write_all(&resp.to_bytes()).await;
+                if stream.write_all(&resp.to_bytes()).await.is_ok() {
+                    linger(&mut stream).await;
+                }
                 return;
             }
         };
@@ -102,6 +104,30 @@ where
             if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
                 return;
             }
+        }
+    }
+}
+
+/// After refusing a request (413, 431, 400…) the client may still be sending its body.
+/// Closing a socket with unread input makes the kernel send a reset, which can destroy the
+/// error response before the client reads it; so stop writing, then read and discard
+/// for a bounded time and amount (a "lingering close") before closing.
+async fn linger<S>(stream: &mut S)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    const LINGER: Duration = Duration::from_secs(2);
+    const LINGER_BYTES: usize = 64 * 1024 * 1024;
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + LINGER;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut drained = 0;
+    while drained < LINGER_BYTES {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => return,
         }
     }
 }
