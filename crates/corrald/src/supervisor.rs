@@ -363,21 +363,24 @@ pub struct RollResult {
     pub outcome: Result<(i32, i32), String>,
 }
 
+/// One process to roll, and the configuration its replacement runs (`None`: the same).
+pub type RollItem = (ProcessHandle, Option<Rc<ProcessConfig>>);
+
 impl Supervisor {
-    /// Restart `procs` one after another (or `max_surge` at a time) without a gap: each
-    /// gets a replacement that must be ready before the old process is stopped. Up to
-    /// `max_unavailable` may instead be stopped first and started again (faster, with a
+    /// Restart processes one after another (or `max_surge` at a time) without a gap:
+    /// each gets a replacement that must be ready before the old process is stopped. Up
+    /// to `max_unavailable` may instead be stopped first and started again (faster, with a
     /// gap). A process that is not running is simply started. The first failure ends the
     /// rollout: processes not yet begun are left as they are, and the old processes of
     /// failed replacements keep serving.
     pub async fn rolling_restart(
         &self,
-        procs: Vec<ProcessHandle>,
+        items: Vec<RollItem>,
         max_surge: usize,
         max_unavailable: usize,
     ) -> Vec<RollResult> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, RollResult)>();
-        let mut queue: std::collections::VecDeque<ProcessHandle> = procs.into();
+        let mut queue: std::collections::VecDeque<RollItem> = items.into();
         let (mut surging, mut unavailable) = (0usize, 0usize);
         let mut results = Vec::new();
         let mut failed = false;
@@ -390,7 +393,7 @@ impl Supervisor {
                 } else {
                     break;
                 };
-                let p = queue.pop_front().expect("not empty");
+                let (p, cfg) = queue.pop_front().expect("not empty");
                 if gap {
                     unavailable += 1;
                 } else {
@@ -398,7 +401,7 @@ impl Supervisor {
                 }
                 let tx = tx.clone();
                 tokio::task::spawn_local(async move {
-                    let outcome = roll_one(&p, gap).await;
+                    let outcome = roll_one(&p, cfg, gap).await;
                     let _ = tx.send((
                         gap,
                         RollResult {
@@ -426,20 +429,113 @@ impl Supervisor {
         }
         results
     }
+
+    /// `update` of a changed group, without a gap: every process is replaced by one
+    /// running its new configuration (see [`Supervisor::rolling_restart`]). Only when the
+    /// group keeps the same processes (same names, same kind); otherwise `Err`, and the
+    /// caller falls back to stop/remove/add.
+    pub async fn rolling_update(
+        &self,
+        name: &str,
+        max_surge: usize,
+        max_unavailable: usize,
+    ) -> Result<Vec<RollResult>, String> {
+        let config = self.config();
+        let new = config
+            .group(name)
+            .cloned()
+            .ok_or_else(|| format!("{name} is not in the configuration"))?;
+        let cur = self
+            .group(name)
+            .ok_or_else(|| format!("{name} is not running"))?;
+        let same_shape = std::mem::discriminant(&cur.config.kind)
+            == std::mem::discriminant(&new.kind)
+            && cur.processes.len() == new.processes.len()
+            && new.processes.iter().all(|p| cur.find(&p.name).is_some())
+            && !matches!(
+                new.kind,
+                GroupKind::EventListener(_) | GroupKind::FastCgi(_)
+            );
+        if !same_shape {
+            return Err(format!(
+                "the processes of {name} changed; it can't be rolled"
+            ));
+        }
+        let items: Vec<RollItem> = new
+            .processes
+            .iter()
+            .map(|p| {
+                (
+                    cur.find(&p.name).expect("checked").clone(),
+                    Some(Rc::new(p.clone())),
+                )
+            })
+            .collect();
+        let results = self
+            .rolling_restart(items.clone(), max_surge, max_unavailable)
+            .await;
+        let done: Vec<&str> = results
+            .iter()
+            .filter(|r| r.outcome.is_ok())
+            .map(|r| r.process.name())
+            .collect();
+        // Every process that rolled runs the new configuration now; the group takes it
+        // when all did (else it stays "changed" and a later update finishes the job).
+        let mut groups = self.groups.borrow_mut();
+        if let Some(g) = groups.iter_mut().find(|g| g.name() == name) {
+            for (handle, cfg) in &items {
+                if let (true, Some(cfg)) = (done.contains(&handle.name()), cfg) {
+                    if let Some(slot) = g.processes.iter_mut().find(|p| p.name() == handle.name()) {
+                        *slot = slot.with_config(cfg.clone());
+                    }
+                }
+            }
+            if done.len() == items.len() {
+                g.config = Rc::new(new);
+            }
+        }
+        Ok(results)
+    }
 }
 
 /// One process of a rolling restart.
-async fn roll_one(p: &ProcessHandle, gap: bool) -> Result<(i32, i32), String> {
-    use corral_core::{ProcessState, Reply};
+async fn roll_one(
+    p: &ProcessHandle,
+    cfg: Option<Rc<ProcessConfig>>,
+    gap: bool,
+) -> Result<(i32, i32), String> {
+    use corral_core::ProcessState;
     let info = p.info();
     if info.state() == ProcessState::Running && !gap {
-        return p.replace(None).await.map(|r| (r.old_pid, r.new_pid));
+        return p.replace(cfg).await.map(|r| (r.old_pid, r.new_pid));
     }
     let old = info.snapshot.pid.unwrap_or(0);
+    if let (Some(cfg), false) = (&cfg, info.state().is_running()) {
+        // `update` of a process that is not running: new configuration; started only if
+        // it is an autostart one (as re-adding the group would).
+        if !p.reconfigure(cfg.clone()).await {
+            return Err("cannot take the new configuration".into());
+        }
+        if !cfg.autostart {
+            return Ok((0, 0));
+        }
+        return start_and_wait(p, 0).await;
+    }
     if info.state().is_running() {
         p.stop().await;
-        p.wait_until(|i| i.state().is_stopped()).await;
+        p.wait_until(|i| i.state().is_stopped() && i.busy == 0)
+            .await;
     }
+    if let Some(cfg) = cfg {
+        if !p.reconfigure(cfg).await {
+            return Err("cannot take the new configuration".into());
+        }
+    }
+    start_and_wait(p, old).await
+}
+
+async fn start_and_wait(p: &ProcessHandle, old: i32) -> Result<(i32, i32), String> {
+    use corral_core::{ProcessState, Reply};
     match p.start().await {
         Reply::Ok | Reply::AlreadyStarted => {}
         Reply::NotRunning => return Err("cannot start: not running".into()),

@@ -74,6 +74,8 @@ pub enum Command {
     /// Start a replacement beside the running process and switch to it once ready
     /// (rolling restart); with a configuration, the replacement runs that one.
     Replace(Option<Rc<ProcessConfig>>, replace::ReplaceReply),
+    /// Take a new configuration while stopped (false if not stopped).
+    Reconfigure(Rc<ProcessConfig>, oneshot::Sender<bool>),
     /// Internal: the leftovers of retiring process `pid` may be gone.
     RetiredLeftoversMaybeGone(i32),
 }
@@ -96,6 +98,15 @@ impl ProcessHandle {
 
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// The same process, described by a new configuration (after a rolling update).
+    pub fn with_config(&self, config: Rc<ProcessConfig>) -> ProcessHandle {
+        ProcessHandle {
+            config,
+            tx: self.tx.clone(),
+            info: self.info.clone(),
+        }
     }
 
     pub fn group(&self) -> &str {
@@ -146,6 +157,13 @@ impl ProcessHandle {
         self.ask(|tx| Command::Replace(config, tx))
             .await
             .unwrap_or_else(|| Err("process is gone".into()))
+    }
+
+    /// Take a new configuration; only while stopped.
+    pub async fn reconfigure(&self, config: Rc<ProcessConfig>) -> bool {
+        self.ask(|tx| Command::Reconfigure(config, tx))
+            .await
+            .unwrap_or(false)
     }
 
     /// Nothing of this program runs (stopped, and no replacement or retiring process).

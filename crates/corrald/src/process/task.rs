@@ -216,6 +216,15 @@ impl Task {
                 }
             }
             Command::Replace(config, reply) => self.start_replacement(config, reply),
+            Command::Reconfigure(config, reply) => {
+                let ok = self.machine.state().is_stopped()
+                    && self.candidate.is_none()
+                    && self.retiring.is_empty();
+                if ok {
+                    self.apply_config(config);
+                }
+                let _ = reply.send(ok);
+            }
             Command::RetiredLeftoversMaybeGone(pid) => self.recheck_retiring(pid),
         }
         self.publish();
@@ -292,6 +301,54 @@ impl Task {
                 true
             }
         });
+    }
+
+    /// Adopt a new configuration (a rolling update, or a stopped process reconfigured).
+    /// Log files whose settings changed are reopened at their new place; AUTO logs keep
+    /// their file.
+    fn apply_config(&mut self, new: Rc<ProcessConfig>) {
+        let strip = self.ctx.strip_ansi;
+        let mut logs = self.info_tx.borrow().logs.clone();
+        for (chan, old_c, new_c, log, path) in [
+            (
+                "stdout",
+                &self.cfg.stdout,
+                &new.stdout,
+                &self.stdout,
+                &mut logs.stdout,
+            ),
+            (
+                "stderr",
+                &self.cfg.stderr,
+                &new.stderr,
+                &self.stderr,
+                &mut logs.stderr,
+            ),
+        ] {
+            if old_c == new_c {
+                continue;
+            }
+            let new_path = match &new_c.logfile {
+                corral_config::LogFile::Auto if old_c.logfile == corral_config::LogFile::Auto => {
+                    path.clone()
+                }
+                corral_config::LogFile::Auto => None,
+                lf => lf.path().map(str::to_string),
+            };
+            match ChannelLog::open(&new.name, chan, new_c, new_path.as_deref(), strip) {
+                Ok(l) => {
+                    *log.borrow_mut() = l;
+                    *path = new_path;
+                }
+                Err(e) => mainlog::error(format!(
+                    "cannot open the new {chan} log of '{}': {e}; keeping the old one",
+                    new.name
+                )),
+            }
+        }
+        self.info_tx.send_modify(|i| i.logs = logs);
+        self.machine.set_settings(Settings::from_config(&new));
+        self.cfg = new;
     }
 
     // ---- rolling restarts (see replace.rs) ----
@@ -386,9 +443,9 @@ impl Task {
             return;
         };
         old_owner.successor_starttime = Some(c.child.owner.main_starttime);
-        let old_cfg = std::mem::replace(&mut self.cfg, c.cfg.clone());
-        if !Rc::ptr_eq(&old_cfg, &self.cfg) {
-            self.machine.set_settings(Settings::from_config(&self.cfg));
+        let old_cfg = self.cfg.clone();
+        if !Rc::ptr_eq(&old_cfg, &c.cfg) {
+            self.apply_config(c.cfg.clone());
         }
         self.probe_stop();
         let child = std::mem::replace(
