@@ -33,6 +33,11 @@ def venv_bin(name):
     return os.path.join(VENV_BIN, name)
 
 
+def ctl_bin(client):
+    """The client executable: "supervisorctl" (Python, 4.3.0) or "corralctl"."""
+    return venv_bin("supervisorctl") if client == "supervisorctl" else corral_bin("corralctl")
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -124,7 +129,13 @@ class Daemon:
             "",
             textwrap.dedent(programs).replace("{here}", self.dir),
         ]
+        # Everything but the programs, so set_programs() can rewrite just those.
+        self.config_head = "\n".join(parts[:-1])
         self.write_config("\n".join(parts))
+
+    def set_programs(self, programs):
+        """Rewrite the config with new program sections (same header), e.g. before reread."""
+        self.write_config(self.config_head + "\n" + textwrap.dedent(programs).replace("{here}", self.dir))
 
     def write_config(self, text):
         with open(self.conf, "w") as f:
@@ -206,12 +217,16 @@ class Daemon:
             s.close()
         return out, timed_out
 
-    def ctl(self, *args, client="supervisorctl", input=None, timeout=60):
+    def ctl(self, *args, client="supervisorctl", input=None, timeout=60, env=None):
         """Run supervisorctl (Python, 4.3.0) or corralctl against this daemon."""
-        exe = venv_bin("supervisorctl") if client == "supervisorctl" else corral_bin("corralctl")
-        r = subprocess.run([exe, "-c", self.conf] + list(args), capture_output=True, text=True,
-                           input=input, timeout=timeout)
+        r = subprocess.run([ctl_bin(client), "-c", self.conf] + list(args), capture_output=True,
+                           text=True, input=input, timeout=timeout,
+                           env=None if env is None else dict(os.environ, **env))
         return r.returncode, r.stdout, r.stderr
+
+    def wait_exit(self, timeout=20):
+        """Wait for the daemon to exit by itself (after `shutdown`); return its exit status."""
+        return self.proc.wait(timeout=timeout)
 
     def output(self):
         try:
