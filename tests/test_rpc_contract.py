@@ -226,7 +226,9 @@ def pair(tmp_path_factory):
         return d
 
     try:
-        yield start_pair(make)
+        # Without `backoff`: whole-daemon answers (getAllProcessInfo, signalAllProcesses)
+        # would race with its STARTING/BACKOFF flapping.
+        yield start_pair(make, PROGRAMS_STEADY)
     finally:
         for d in daemons:
             d.stop()
@@ -556,7 +558,8 @@ def test_process_info_fields(pair):
             assert info["logfile"] == info["stdout_logfile"]
 
 
-def test_backoff_state(pair):
+def test_backoff_state(fresh):
+    pair = fresh()
     # Both alternate STARTING/BACKOFF; compare what each shows while in BACKOFF.
     infos = pair.wait_state("backoff", "BACKOFF")
     s, c = (norm(i, d) for i, d in zip(infos, pair.both))
@@ -978,7 +981,7 @@ def test_shutdown_state(fresh):
     # lasts until the test kills it.
     programs = PROGRAMS + "\n[program:stubborn]\ncommand=sh -c \"trap '' TERM; exec sleep 1000\"\n" \
                           "startsecs=0\nstopwaitsecs=120\n"
-    p = fresh(programs, dict(SETTLED, stubborn="RUNNING"))
+    p = fresh(PROGRAMS_STEADY + programs[len(PROGRAMS):], dict(SETTLED, stubborn="RUNNING"))
     stubborn = [d.info("stubborn")["pid"] for d in p.both]
     p.same("supervisor.shutdown")
     for d in p.both:
@@ -1006,7 +1009,7 @@ def test_shutdown_state(fresh):
 
 
 def test_restart(fresh):
-    p = fresh()
+    p = fresh(PROGRAMS_STEADY)
     pids = [d.rpc().supervisor.getPID() for d in p.both]
     p.same("supervisor.restart")
     for d in p.both:
