@@ -718,6 +718,39 @@ def test_starting_and_stopping_states(fresh):
     p.same("supervisor.getProcessInfo", "stubborn")
 
 
+EXITS = r"""
+[program:badexit]
+command=sh -c 'exit 3'
+startsecs=0
+autorestart=false
+
+[program:killed]
+command=sh -c 'kill -9 $$'
+startsecs=0
+autorestart=false
+
+[program:expected2]
+command=sh -c 'exit 2'
+startsecs=0
+autorestart=unexpected
+exitcodes=2
+
+[program:sl]
+command=sleep 1000
+startsecs=0
+"""
+
+
+def test_exit_statuses(fresh):
+    p = fresh(EXITS, {"badexit": "EXITED", "killed": "EXITED", "expected2": "EXITED",
+                      "sl": "RUNNING"})
+    p.same("supervisor.getAllProcessInfo")  # Bad exit code 3 / -1, expected 2
+    p.same("supervisor.stopProcess", "sl")
+    p.same("supervisor.getProcessInfo", "sl")  # stopped by signal: exitstatus -1
+    p.same("supervisor.startProcess", "sl")
+    p.same("supervisor.getProcessInfo", "sl")  # a new start forgets the exit status
+
+
 def test_group_forms(fresh):
     p = fresh()
     p.same_unordered("supervisor.startProcess", "grp:*")
