@@ -488,6 +488,46 @@ def test_json_output(daemon_factory, kind):
     assert (rc, out) == (0, "quit\tExit the supervisor shell.\n")
 
 
+@pytest.mark.parametrize("kind", ["supervisord", "corral"])
+def test_authentication(tmp_path, kind):
+    """401 handling: without credentials or with wrong ones, supervisorctl prints `Server
+    requires authentication`, retries once and reports the ProtocolError (exit 1); piped into
+    the shell, it asks for a username and password on stdin."""
+    from harness import free_port
+    port = free_port()
+    d = Daemon(kind, tmp_path, "[program:cat]\ncommand=cat\nstartsecs=0\n", unix=False,
+               inet_port=port, inet_username="user", inet_password="123", loglevel="info")
+    d.start(wait=False)
+    try:
+        def both(*args, input=None):
+            results = []
+            for client in ("supervisorctl", "corralctl"):
+                # In a session of its own, with no controlling terminal, getpass reads the
+                # password from stdin (as in CI) instead of waiting on the developer's tty.
+                r = subprocess.run([ctl_bin(client), "-c", d.conf] + list(args), input=input,
+                                   capture_output=True, text=True, timeout=30,
+                                   start_new_session=True)
+                results.append((r.returncode, normalise(r.stdout, d)))
+            assert results[0] == results[1], args
+            return results[0]
+
+        from harness import wait_for
+        wait_for(lambda: both("-u", "user", "-p", "123", "status", "cat")[0] == 0, timeout=20)
+        rc, out = both("status")
+        assert rc == 1 and out.startswith("Server requires authentication\nerror: "
+                                          "<class 'xmlrpc.client.ProtocolError'>, <ProtocolError "
+                                          "for 127.0.0.1/RPC2: 401 Unauthorized>: file: ")
+        assert both("-u", "user", "-p", "bad", "avail")[0] == 1
+        assert both("-u", "user", "-p", "123", "version") == (0, "4.3.0\n")
+        rc, out = both(input="user\n123\nversion\n")
+        assert rc == 0
+        assert out.startswith("Server requires authentication\nUsername:\n")
+        assert "cat                              RUNNING   pid N, uptime U\n" in out
+        assert out.endswith("supervisor> 4.3.0\nsupervisor> \n")
+    finally:
+        d.stop()
+
+
 # ---- streaming: tail -f, maintail -f, fg ----
 
 STREAMER = "[program:echo]\ncommand=sh -c 'echo out-line-1; echo err-line >&2; exec cat'\nstartsecs=0\n"
