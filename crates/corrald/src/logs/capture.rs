@@ -1,76 +1,219 @@
 //! Reading a child's stdout/stderr pipe into its [`ChannelLog`].
 //!
-//! Cost matters here: a chatty child writing one line per `write(2)` would otherwise wake
-//! the daemon once per line. So when a wake-up finds only a little data, the reader lets the
-//! pipe fill for a few milliseconds before reading again; a child that writes a lot keeps the
-//! pipe full and is read back to back without pauses. Reads go through one buffer shared by
-//! every reader (corrald runs on one thread), so a thousand idle programs cost no buffers.
+//! Cost matters here. A daemon that reads a pipe the moment it becomes readable reads one
+//! line per wake-up from a chatty child, and pays a read, a log write and a trip through
+//! the scheduler for every line: more CPU than supervisord, whose slow loop lets output pile
+//! up and reads it in big chunks. So reads are paced by the rate the child writes at:
+//!
+//! - A read shorter than the buffer drained the pipe (a pipe read returns as soon as the
+//!   pipe is empty), so a batch of reads ends there, without another read to see `EAGAIN`.
+//! - A child that writes now and then is watched all the time: one wake-up per write, the
+//!   output logged at once.
+//! - A child that writes steadily (its next output is due within the pause [`Pacer`] picks:
+//!   the time its rate needs to fill a quarter of the pipe, at most [`MAX_PAUSE`]) is not
+//!   watched during the pause: its pipe is taken out of the epoll set, then put back when
+//!   the pause ends and read in one go. Merely pausing would not do: Linux wakes an epoll
+//!   waiter on every write to a watched pipe, even one that already holds data, so a child
+//!   writing a line at a time would wake the daemon per line regardless. Pause deadlines
+//!   are rounded to a [`COALESCE`] grid, so steady children are read together.
+//! - A child that fills the pipe faster than it is read (a flood) is read back to back,
+//!   [`YIELD_AFTER`] bytes at a time between yields, so other programs' work goes on.
+//!
+//! Reads go through one buffer shared by every reader (corrald runs on one thread), so a
+//! thousand idle programs cost no buffers, and when nothing but the log file wants the
+//! output it is written from that buffer without a copy.
 
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 use crate::logs::channel::{ChannelLog, Routed};
 
 /// Bytes read per `read(2)`.
 const READ_CHUNK: usize = 256 * 1024;
-/// A wake-up that found less than this was a trickle: pause before the next read.
-const TRICKLE: usize = 32 * 1024;
-/// How long to let a trickling pipe fill. Bounds wake-ups per chatty child to ~200/s.
-const TRICKLE_PAUSE: Duration = Duration::from_millis(5);
+/// Read at most this much in one go before letting other tasks run.
+const YIELD_AFTER: usize = 4 * READ_CHUNK;
+/// The shortest pause.
+const MIN_PAUSE: Duration = Duration::from_millis(1);
+/// Pauses shorter than this are not worth unwatching the pipe for.
+const MIN_UNWATCHED: Duration = Duration::from_millis(2);
+/// The longest pause: output reaches the log at most this late.
+pub const MAX_PAUSE: Duration = Duration::from_millis(50);
+/// Pause deadlines are rounded up to a multiple of this, so the pauses of several steady
+/// children end together, in one wake-up.
+pub const COALESCE: Duration = Duration::from_millis(4);
+/// A gap this long since the last batch means the child went quiet: start over at
+/// [`MIN_PAUSE`].
+const IDLE_GAP: Duration = Duration::from_millis(200);
 /// Pipe buffer to ask the kernel for, so a fast writer blocks less often.
 pub const PIPE_SIZE: i32 = 256 * 1024;
+/// What to assume when the pipe's size cannot be read (Linux's default).
+const DEFAULT_PIPE: usize = 64 * 1024;
 
 thread_local! {
     static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+    /// The origin of the [`COALESCE`] grid.
+    static EPOCH: Instant = Instant::now();
 }
 
 /// What the reader reports for each chunk (events are built from these).
 pub type OnOutput = Box<dyn FnMut(&Routed)>;
 
-/// Read `fd` until EOF (every writer closed it), routing output to `log`.
-pub async fn run(fd: OwnedFd, log: Rc<RefCell<ChannelLog>>, mut on_output: Option<OnOutput>) {
-    let afd = match crate::sys::async_fd(fd, Interest::READABLE) {
-        Ok(a) => a,
-        Err(e) => {
-            crate::mainlog::error(format!("cannot watch output pipe: {e}"));
-            return;
-        }
-    };
-    loop {
-        let Ok(mut guard) = afd.readable().await else {
-            return;
-        };
-        let mut total = 0usize;
-        let eof = loop {
-            match read_chunk(afd.get_ref(), &log, &mut on_output) {
-                Ok(0) => break true,
-                Ok(n) => total += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    guard.clear_ready();
-                    break false;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break true,
-            }
-            // Don't monopolise the thread with a firehose: yield between big batches.
-            if total >= 4 * READ_CHUNK {
-                break false;
-            }
-        };
-        if eof {
-            return;
-        }
-        if total < TRICKLE {
-            tokio::time::sleep(TRICKLE_PAUSE).await;
-        } else {
-            tokio::task::yield_now().await;
+/// How a batch of reads ended.
+enum Batch {
+    /// The pipe is empty for now.
+    Drained(usize),
+    /// Read [`YIELD_AFTER`] bytes and the pipe may hold more.
+    Busy,
+    /// Every writer closed the pipe (or it failed).
+    Eof,
+}
+
+/// The pacing of one reader: how long to let its pipe fill.
+#[derive(Debug)]
+pub struct Pacer {
+    /// Bytes a batch should bring: a quarter of the pipe.
+    target: usize,
+    pause: Duration,
+    /// When the last batch that found data ended.
+    last: Instant,
+}
+
+impl Pacer {
+    pub fn new(pipe_size: usize, now: Instant) -> Pacer {
+        Pacer {
+            target: (pipe_size / 4).max(4096),
+            pause: Duration::ZERO,
+            last: now,
         }
     }
+
+    /// A batch of `bytes` drained the pipe at `now`. Returns when to read next if the
+    /// child writes steadily enough to stop watching its pipe until then, None to watch it.
+    pub fn drained(&mut self, bytes: usize, now: Instant) -> Option<Instant> {
+        if bytes == 0 {
+            // A wake-up that found nothing (the child went quiet during a pause): watch.
+            return None;
+        }
+        let window = now.saturating_duration_since(self.last);
+        self.last = now;
+        if window >= IDLE_GAP {
+            self.pause = MIN_PAUSE;
+            return None;
+        }
+        // The time this rate needs to bring `target` bytes.
+        let wanted = window.mul_f64(self.target as f64 / bytes as f64);
+        let grown = (self.pause * 2).max(MIN_PAUSE);
+        self.pause = wanted.min(grown).min(MAX_PAUSE);
+        // Steady: this batch's output came within the next pause.
+        (self.pause >= MIN_UNWATCHED && window <= self.pause).then(|| coalesce(now + self.pause))
+    }
+
+    /// A batch stopped with the pipe possibly still full: read again at once.
+    pub fn busy(&mut self, now: Instant) {
+        self.pause = Duration::ZERO;
+        self.last = now;
+    }
+
+    #[cfg(test)]
+    fn pause(&self) -> Duration {
+        self.pause
+    }
+}
+
+/// `t` rounded up to the [`COALESCE`] grid.
+fn coalesce(t: Instant) -> Instant {
+    let epoch = EPOCH.with(|e| *e);
+    let since = t.saturating_duration_since(epoch).as_nanos();
+    let q = COALESCE.as_nanos();
+    let rounded = since.div_ceil(q) * q;
+    epoch + Duration::from_nanos(u64::try_from(rounded).unwrap_or(u64::MAX))
+}
+
+/// Read `fd` until EOF (every writer closed it), routing output to `log`.
+pub async fn run(fd: OwnedFd, log: Rc<RefCell<ChannelLog>>, mut on_output: Option<OnOutput>) {
+    let mut pacer = Pacer::new(pipe_size(&fd), Instant::now());
+    let mut fd = fd;
+    loop {
+        let afd = match crate::sys::async_fd(fd, Interest::READABLE) {
+            Ok(a) => a,
+            Err(e) => {
+                crate::mainlog::error(format!("cannot watch output pipe: {e}"));
+                return;
+            }
+        };
+        let Some(until) = watch(&afd, &log, &mut on_output, &mut pacer).await else {
+            return;
+        };
+        // Steady writer: unwatch the pipe (dropping the registration takes it out of the
+        // epoll set) and let it fill until `until`.
+        fd = afd.into_inner();
+        tokio::time::sleep_until(until.into()).await;
+    }
+}
+
+/// Read whenever the pipe is readable, until EOF (None) or until the child turns out to
+/// write steadily (the time to read it next).
+async fn watch(
+    afd: &AsyncFd<OwnedFd>,
+    log: &Rc<RefCell<ChannelLog>>,
+    on_output: &mut Option<OnOutput>,
+    pacer: &mut Pacer,
+) -> Option<Instant> {
+    loop {
+        let mut guard = afd.readable().await.ok()?;
+        let mut total = 0usize;
+        let batch = loop {
+            match read_chunk(afd.get_ref(), log, on_output) {
+                Ok(0) => break Batch::Eof,
+                Ok(n) => {
+                    total += n;
+                    if n < READ_CHUNK {
+                        // A short read emptied the pipe; the next write makes it readable.
+                        guard.clear_ready();
+                        break Batch::Drained(total);
+                    }
+                    if total >= YIELD_AFTER {
+                        break Batch::Busy;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    guard.clear_ready();
+                    break Batch::Drained(total);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break Batch::Eof,
+            }
+        };
+        match batch {
+            Batch::Eof => return None,
+            Batch::Drained(n) => {
+                if let Some(until) = pacer.drained(n, Instant::now()) {
+                    return Some(until);
+                }
+            }
+            Batch::Busy => {
+                pacer.busy(Instant::now());
+                // Don't monopolise the thread with a firehose.
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+/// The pipe's capacity (`F_GETPIPE_SZ`).
+fn pipe_size(fd: &OwnedFd) -> usize {
+    // SAFETY: fcntl on a descriptor we own, no pointer arguments.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_PIPE)
 }
 
 /// One `read(2)` into the shared buffer, routed at once. Ok(0) is EOF.
@@ -88,11 +231,95 @@ fn read_chunk(
         }
         let n = n as usize;
         if n > 0 {
-            let routed = log.borrow_mut().record(&buf[..n]);
-            if let Some(cb) = on_output.as_mut() {
-                cb(&routed);
+            match on_output.as_mut() {
+                Some(cb) => {
+                    let routed = log.borrow_mut().record(&buf[..n]);
+                    cb(&routed);
+                }
+                None => log.borrow_mut().record_unobserved(&buf[..n]),
             }
         }
         Ok(n)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// A child writing `rate` bytes/s, read whenever the pacer says (or after `idle` when
+    /// it says to watch): the pauses it gets.
+    fn simulate(pipe: usize, rate: f64, batches: usize) -> Vec<(Duration, bool)> {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(pipe, t0);
+        let mut t = t0;
+        let mut out = vec![];
+        for _ in 0..batches {
+            let window = p.pause().max(MS);
+            t += window;
+            let bytes = (window.as_secs_f64() * rate) as usize;
+            let steady = p.drained(bytes.max(1), t).is_some();
+            out.push((p.pause(), steady));
+        }
+        out
+    }
+
+    #[test]
+    fn a_steady_writer_is_read_about_a_quarter_pipe_at_a_time() {
+        // 1 MB/s into a 256 KiB pipe: 64 KiB take ~65 ms; the pause doubles up to the cap.
+        let got = simulate(256 * 1024, 1e6, 10);
+        assert_eq!(got[0].0, MIN_PAUSE);
+        assert!(got.windows(2).all(|w| w[1].0 <= w[0].0 * 2 + MS));
+        assert_eq!(got.last().unwrap(), &(MAX_PAUSE, true));
+        // 20 MB/s: a quarter pipe fills in ~3 ms.
+        let got = simulate(256 * 1024, 20e6, 10);
+        let last = got.last().unwrap();
+        assert!(last.0 > 2 * MS && last.0 < 5 * MS, "{last:?}");
+    }
+
+    #[test]
+    fn a_fast_writer_gets_short_pauses_and_a_full_pipe_none() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(64 * 1024, t0);
+        p.drained(100, t0 + 10 * MS);
+        p.drained(100, t0 + 20 * MS);
+        assert!(p.pause() > Duration::ZERO);
+        // 48 KiB in 2 ms: a quarter pipe takes well under a millisecond; not worth
+        // unwatching the pipe for.
+        assert_eq!(p.drained(48 * 1024, t0 + 22 * MS), None);
+        assert!(p.pause() < MS, "{:?}", p.pause());
+        p.busy(t0 + 23 * MS);
+        assert_eq!(p.pause(), Duration::ZERO);
+    }
+
+    #[test]
+    fn an_occasional_writer_stays_watched() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(256 * 1024, t0);
+        // A line every 100 ms: the pause grows to the cap, but output comes later than
+        // that, so the pipe stays watched (one wake-up per line, logged at once).
+        for i in 1..20 {
+            assert_eq!(p.drained(80, t0 + i * 100 * MS), None);
+        }
+        assert_eq!(p.pause(), MAX_PAUSE);
+        // A quiet spell resets the pause; an empty wake-up changes nothing.
+        assert_eq!(p.drained(80, t0 + Duration::from_secs(5)), None);
+        assert_eq!(p.pause(), MIN_PAUSE);
+        assert_eq!(p.drained(0, t0 + Duration::from_secs(6)), None);
+        assert_eq!(p.pause(), MIN_PAUSE);
+    }
+
+    #[test]
+    fn pause_deadlines_fall_on_the_grid() {
+        let now = Instant::now();
+        let a = coalesce(now + 13 * MS);
+        let b = coalesce(now + 14 * MS);
+        assert!(a >= now + 13 * MS && a < now + 13 * MS + COALESCE);
+        let epoch = EPOCH.with(|e| *e);
+        let q = COALESCE.as_nanos();
+        assert_eq!(a.duration_since(epoch).as_nanos() % q, 0);
+        assert_eq!(b.duration_since(epoch).as_nanos() % q, 0);
+    }
 }

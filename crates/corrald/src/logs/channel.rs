@@ -42,6 +42,11 @@ impl Recorder {
         }
     }
 
+    /// Whether capture mode is off, so every byte is logged as it comes.
+    pub fn is_passthrough(&self) -> bool {
+        self.capture_maxbytes == 0
+    }
+
     /// Feed output; get what is to be logged and what was captured.
     pub fn feed(&mut self, data: &[u8], out: &mut Routed) {
         if self.capture_maxbytes == 0 {
@@ -198,6 +203,22 @@ impl ChannelLog {
             self.write(chunk);
         }
         routed
+    }
+
+    /// Route a chunk of output no event listener wants: the same as [`record`] without
+    /// building its result, so in the common case (no capture mode, no ANSI stripping) the
+    /// bytes go to the file straight from the caller's buffer.
+    ///
+    /// [`record`]: ChannelLog::record
+    pub fn record_unobserved(&mut self, data: &[u8]) {
+        if !self.recorder.is_passthrough() {
+            self.record(data);
+        } else if self.strip_ansi {
+            let stripped = strip_ansi(data);
+            self.write(&stripped);
+        } else {
+            self.write(data);
+        }
     }
 
     fn write(&mut self, data: &[u8]) {

@@ -68,28 +68,41 @@ impl RotatingFile {
         Ok(())
     }
 
+    /// One write and one `fstat` (the write path of every log line, so it stays at two
+    /// system calls).
     fn write_once(&mut self, chunk: &[u8]) -> io::Result<()> {
         if self.file.is_none() {
             self.reopen()?;
         }
         let file = self.file.as_mut().expect("opened above");
-        if !self.special {
-            // Deleted from under us? Recreate, so the log goes on where users look for it.
-            if file.metadata().map(|m| m.nlink() == 0).unwrap_or(false) {
-                self.reopen()?;
-            }
-        }
-        let file = self.file.as_mut().expect("opened above");
         let result = file.write_all(chunk);
-        if !self.special {
+        if self.special {
+            return result;
+        }
+        match file.metadata() {
+            // Deleted from under us (before or during this write)? What we wrote went to a
+            // file nobody can open: recreate it and write the chunk there, so the log goes
+            // on where users look for it and nothing is lost.
+            Ok(m) if m.nlink() == 0 => {
+                self.reopen()?;
+                let file = self.file.as_mut().expect("reopened above");
+                let result = file.write_all(chunk);
+                self.size = file
+                    .metadata()
+                    .map_or(self.size + chunk.len() as u64, |m| m.len());
+                result
+            }
             // O_APPEND: another writer (two programs may share a file) moves the end too;
             // supervisord reads tell() after each write, which is the true end.
-            self.size = file
-                .metadata()
-                .map(|m| m.len())
-                .unwrap_or(self.size + chunk.len() as u64);
+            Ok(m) => {
+                self.size = m.len();
+                result
+            }
+            Err(_) => {
+                self.size += chunk.len() as u64;
+                result
+            }
         }
-        result
     }
 
     /// supervisord's `doRollover`.
