@@ -1,10 +1,20 @@
 //! fork + exec of a supervised child.
 //!
 //! Everything the child needs (argv, envp, paths, ids, fd numbers, error texts) is prepared
-//! in the parent. Between `fork` and `execve` the child runs only async-signal-safe code: the
-//! parent may have other threads, and a lock held by one of them at fork time would never be
-//! released in the child. So: no allocation, no `format!`, no Rust std I/O — only raw
-//! syscalls and writes of pre-built byte strings.
+//! in the parent. Between the fork and `execve` the child runs only async-signal-safe code:
+//! no allocation, no `format!`, no Rust std I/O — only raw syscalls and writes of pre-built
+//! byte strings.
+//!
+//! The fork is `clone(CLONE_VM | CLONE_VFORK)`, as glibc's `posix_spawn` does: the child
+//! borrows corrald's memory on a stack of its own and corrald waits until it has exec'd.
+//! A plain `fork` copies corrald's page tables and write-protects all its memory, so corrald
+//! then takes a page fault on each page it writes; that grows with corrald's size (with
+//! 1000 programs it was half the CPU of starting them, docs/PERFORMANCE.md). Sharing
+//! memory adds three rules for the child: every signal is
+//! blocked from before the clone until the child has reset the dispositions (a handler of
+//! corrald's must never run in it), credentials are changed with raw syscalls (glibc's
+//! wrappers may coordinate with "other threads" through corrald's memory), and the only
+//! memory it writes is the environment copy and pointer vector prepared for it.
 //!
 //! The child becomes the leader of a new session (`setsid`), hence of a new process group
 //! whose id is its pid. That is what lets corrald signal the program as a group
@@ -104,30 +114,83 @@ pub fn fork_exec(plan: &ExecPlan) -> io::Result<Pid> {
         not_spawned: b"supervisor: child process was not spawned\n",
     };
     // Pre-size so the child never reallocates.
-    let mut env_ptrs: Vec<*const libc::c_char> = Vec::with_capacity(env_bufs.len() + 1);
+    let env_ptrs: Vec<*const libc::c_char> = Vec::with_capacity(env_bufs.len() + 1);
+    let mut args = ChildArgs {
+        plan,
+        argv: &argv,
+        env_bufs: &mut env_bufs,
+        env_ptrs,
+        msgs: &msgs,
+    };
 
-    // SAFETY: fork has no memory-safety preconditions; what matters is what the child does
-    // afterwards, which is restricted to async-signal-safe calls below.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if pid > 0 {
-        return Ok(pid);
-    }
+    CHILD_STACK.with(|stack| {
+        let mut stack = stack.borrow_mut();
+        let base = stack.as_mut_ptr() as usize;
+        // The stack grows down from its 16-byte aligned top.
+        let top = (base + stack.len()) & !15;
+        // SAFETY: sigfillset/pthread_sigmask write only the sigset_t values we pass. Every
+        // signal stays blocked until the mask is restored below, after the child has exec'd
+        // or exited (CLONE_VFORK), so no handler of ours can run in the child.
+        let old_mask = unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            old
+        };
+        // SAFETY: the child runs `child_main` on CHILD_STACK (ours alone: we are suspended
+        // until it execs or exits, and nothing else uses that buffer), reading `args` and
+        // writing only the environment copy and the pre-sized pointer vector in it; `args`
+        // outlives the call since clone with CLONE_VFORK returns only after that.
+        let pid = unsafe {
+            libc::clone(
+                child_main,
+                top as *mut libc::c_void,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                (&raw mut args).cast(),
+            )
+        };
+        let err = io::Error::last_os_error();
+        // SAFETY: restores the mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
+        if pid < 0 { Err(err) } else { Ok(pid) }
+    })
+}
 
+/// Stack for the child between clone and exec (it needs little: pre-built data, raw
+/// syscalls). Allocated once; only the pages it touches are ever resident.
+const CHILD_STACK_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    static CHILD_STACK: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(vec![0; CHILD_STACK_SIZE]);
+}
+
+/// What the child gets from `fork_exec`.
+struct ChildArgs<'a> {
+    plan: &'a ExecPlan,
+    argv: &'a [*const libc::c_char],
+    env_bufs: &'a mut Vec<Vec<u8>>,
+    env_ptrs: Vec<*const libc::c_char>,
+    msgs: &'a ChildMessages,
+}
+
+/// The child's entry point after clone: patch LISTEN_PID, build envp, exec.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // ---- in the child: async-signal-safe code only from here on ----
-    // SAFETY: every call below is a raw syscall wrapper on data prepared before the fork;
-    // nothing allocates (env_ptrs has capacity for all pushes).
+    // SAFETY: `arg` is the ChildArgs fork_exec passed, alive while the parent waits for us;
+    // nothing allocates (env_ptrs has capacity for every push) and the calls are raw
+    // syscall wrappers on data prepared before the clone.
     unsafe {
-        if let Some(slot) = plan.listen_pid_slot {
-            write_pid_into(&mut env_bufs[slot], libc::getpid());
+        let args = &mut *arg.cast::<ChildArgs<'_>>();
+        if let Some(slot) = args.plan.listen_pid_slot {
+            write_pid_into(&mut args.env_bufs[slot], libc::getpid());
         }
-        for buf in &env_bufs {
-            env_ptrs.push(buf.as_ptr().cast());
+        for buf in args.env_bufs.iter() {
+            args.env_ptrs.push(buf.as_ptr().cast());
         }
-        env_ptrs.push(std::ptr::null());
-        child_exec(plan, &argv, &env_ptrs, &msgs)
+        args.env_ptrs.push(std::ptr::null());
+        child_exec(args.plan, args.argv, &args.env_ptrs, args.msgs)
     }
 }
 
@@ -188,14 +251,16 @@ unsafe fn child_exec(
     unsafe {
         // Signals: corrald catches some and Rust ignores SIGPIPE; exec keeps ignored
         // dispositions and the signal mask, so reset both to what a fresh process expects.
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        // Dispositions first: every signal is still blocked (fork_exec blocked them before
+        // the clone), and a handler of corrald's must not run here, in its memory.
         for sig in 1..32 {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
                 libc::signal(sig, libc::SIG_DFL);
             }
         }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
 
         libc::setsid();
 
@@ -231,11 +296,14 @@ unsafe fn child_exec(
             if libc::getuid() != c.uid {
                 let failed = if libc::getuid() != 0 {
                     Some(&b"Can't drop privilege as nonroot user\n"[..])
-                } else if libc::setgroups(c.groups.len(), c.groups.as_ptr()) != 0 {
+                // Raw syscalls: glibc's wrappers would apply the change to every thread of
+                // the process it believes it is in, through corrald's memory.
+                } else if libc::syscall(libc::SYS_setgroups, c.groups.len(), c.groups.as_ptr()) != 0
+                {
                     Some(&b"Could not set groups of effective user\n"[..])
-                } else if libc::setgid(c.gid) != 0 {
+                } else if libc::syscall(libc::SYS_setgid, c.gid) != 0 {
                     Some(&b"Could not set group id of effective user\n"[..])
-                } else if libc::setuid(c.uid) != 0 {
+                } else if libc::syscall(libc::SYS_setuid, c.uid) != 0 {
                     Some(&b"Could not set user id of effective user\n"[..])
                 } else {
                     None
