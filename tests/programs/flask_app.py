@@ -15,4 +15,4 @@ app = Flask(__name__)
 
 @app.route("/")
 def index():
-    return "pid %d\n" % os.getpid()
+    return "pid %d version %s\n" % (os.getpid(), os.environ.get("APP_VERSION", "-"))

@@ -420,7 +420,21 @@ fn gunicorn_warning(l: &mut Loader<'_>, p: &ProcessConfig) {
             || base == "gunicorn3"
             || (a == "-m" && args.get(i + 1).is_some_and(|m| m == "gunicorn"))
     });
-    if !runs_gunicorn || p.stopsignal != libc::SIGTERM {
+    if !runs_gunicorn {
+        return;
+    }
+    // With `sockets=`, Gunicorn finds the sockets through LISTEN_FDS by itself; a
+    // `--bind fd://N` for the same fd makes it open that fd twice and fail with EBADF.
+    if !p.sockets.is_empty() && args.iter().any(|a| a.contains("fd://")) {
+        let loc = l.loc(&p.section, "command");
+        l.corral_warning(format!(
+            "{}:{}: [{}] runs gunicorn with --bind fd://N and sockets=: gunicorn also takes              the sockets from LISTEN_FDS, opens the fd twice and fails (Bad file descriptor);              drop --bind, gunicorn serves on the sockets it is given",
+            loc.file.unwrap_or_default(),
+            loc.line.unwrap_or(0),
+            p.section
+        ));
+    }
+    if p.stopsignal != libc::SIGTERM {
         return;
     }
     let env_args = p

@@ -100,15 +100,13 @@ pub fn load_ctl(path: &str, host: &dyn Host) -> Result<CtlSettings, Vec<ConfigEr
     if !errors.is_empty() {
         return Err(errors);
     }
-    let serverurl = match serverurl {
-        Some(u) => match u.strip_prefix("unix://") {
-            Some(p) => format!("unix://{}", pypath::normalize_path(p, host, &cwd)),
-            None => u,
-        },
-        None => default_serverurl(&ini, host, &here, &cwd),
-    };
+    let serverurl = serverurl.map(|u| match u.strip_prefix("unix://") {
+        Some(p) => format!("unix://{}", pypath::normalize_path(p, host, &cwd)),
+        None => u,
+    });
     Ok(CtlSettings {
         serverurl,
+        daemon_serverurl: daemon_serverurl(&ini, host, &here, &cwd),
         username,
         password,
         prompt: prompt.unwrap_or_else(|| "supervisor".into()),
@@ -118,10 +116,9 @@ pub fn load_ctl(path: &str, host: &dyn Host) -> Result<CtlSettings, Vec<ConfigEr
     })
 }
 
-/// Without `serverurl=`, the URL the daemon itself gives its children: the first
-/// `[unix_http_server]` file, else the last `[inet_http_server]` port (supervisord's loop
-/// keeps the last), else the conventional socket.
-fn default_serverurl(ini: &Ini, host: &dyn Host, here: &str, cwd: &str) -> String {
+/// The URL the daemon itself gives its children: the first `[unix_http_server]` file,
+/// else the last `[inet_http_server]` port (supervisord's loop keeps the last).
+fn daemon_serverurl(ini: &Ini, host: &dyn Host, here: &str, cwd: &str) -> Option<String> {
     let mut names = Expansions::new();
     names.insert("here".into(), PyVal::Str(here.to_string()));
     for s in ini
@@ -130,10 +127,10 @@ fn default_serverurl(ini: &Ini, host: &dyn Host, here: &str, cwd: &str) -> Strin
     {
         if let Some(o) = ini.get(&s.name, "file") {
             if let Ok(f) = pyformat::expand(&o.value, &names, "file") {
-                return format!(
+                return Some(format!(
                     "unix://{}",
                     pypath::normalize_path(crate::pystr::strip(&f), host, cwd)
-                );
+                ));
             }
         }
     }
@@ -153,7 +150,7 @@ fn default_serverurl(ini: &Ini, host: &dyn Host, here: &str, cwd: &str) -> Strin
             }
         }
     }
-    url.unwrap_or_else(|| "unix:///tmp/supervisor.sock".into())
+    url
 }
 
 #[cfg(test)]

@@ -383,10 +383,13 @@ impl ProcessConfig {
 /// (the `[supervisorctl]` section of the main file, `%(here)s` and `%(ENV_X)s` expanded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CtlSettings {
-    /// `serverurl=`; `unix://` paths normalized. Without it: the daemon's own URL from
-    /// `[unix_http_server]`/`[inet_http_server]` (supervisord's rule), else
-    /// `unix:///tmp/supervisor.sock`.
-    pub serverurl: String,
+    /// `serverurl=`, `unix://` paths normalized; `None` when the section has none
+    /// (supervisorctl then uses `http://localhost:9001`).
+    pub serverurl: Option<String>,
+    /// The URL the daemon configured by this file serves (its first `[unix_http_server]`,
+    /// else its `[inet_http_server]`): what a client most likely wants when `serverurl`
+    /// is missing or wrong (corralctl names it in its hints).
+    pub daemon_serverurl: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
     /// Default `supervisor`.

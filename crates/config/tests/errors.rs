@@ -496,10 +496,11 @@ fn ctl_settings_and_search() {
         .file("/etc/b.conf", "[supervisorctl]\nserverurl=unix://%(here)s//x.sock\nhistory_file=~/.hist\n")
         .file("/etc/none.conf", "[supervisord]\n");
     let c = load_ctl("/etc/supervisord.conf", &host).unwrap();
-    assert_eq!(c.serverurl, "unix:///run/s.sock");
+    assert_eq!(c.serverurl, None, "supervisorctl's default applies");
+    assert_eq!(c.daemon_serverurl.as_deref(), Some("unix:///run/s.sock"));
     assert_eq!(c.prompt, "/home/app");
     let b = load_ctl("b.conf", &host).unwrap();
-    assert_eq!(b.serverurl, "unix:///etc/x.sock");
+    assert_eq!(b.serverurl.as_deref(), Some("unix:///etc/x.sock"));
     assert_eq!(b.history_file.as_deref(), Some("/home/app/.hist"));
     let e = load_ctl("/etc/none.conf", &host).unwrap_err();
     assert_eq!(

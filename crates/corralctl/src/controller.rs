@@ -490,8 +490,12 @@ pub fn unreachable_hint(serverurl: &str, source: &UrlSource, e: &CtlError) -> St
     let from = match source {
         UrlSource::CommandLine => "the URL is from -s/--serverurl".to_string(),
         UrlSource::Config(file) => format!("the URL is serverurl= in [supervisorctl] of {file}"),
-        UrlSource::ConfigDefault(file) => format!(
+        UrlSource::ConfigDefault(file, None) => format!(
             "{file} has no serverurl= in [supervisorctl], so supervisorctl's default applies"
+        ),
+        UrlSource::ConfigDefault(file, Some(daemon)) => format!(
+            "{file} has no serverurl= in [supervisorctl], so supervisorctl's default applies; \
+             its daemon serves {daemon}: add serverurl={daemon} to [supervisorctl]"
         ),
         UrlSource::NoConfig(searched) => format!(
             "no config file was found (tried {}), so supervisorctl's default applies; use -c FILE",

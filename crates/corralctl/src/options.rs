@@ -3,7 +3,6 @@
 //! codes for every mistake.
 
 use corral_config::host::Host;
-use corral_config::ini::Ini;
 use corral_config::{pypath, pystr};
 
 use crate::getopt::{self, Long, Short};
@@ -48,8 +47,9 @@ pub enum UrlSource {
     CommandLine,
     /// `serverurl=` in the `[supervisorctl]` section of this file.
     Config(String),
-    /// This file's `[supervisorctl]` section has no `serverurl=`, so the default applies.
-    ConfigDefault(String),
+    /// This file's `[supervisorctl]` section has no `serverurl=`, so the default applies;
+    /// with the URL the file's own daemon serves, if it configures one.
+    ConfigDefault(String, Option<String>),
     /// No `-c` and no file at any of these default paths, so the default applies.
     NoConfig(Vec<String>),
     /// Set by the `open` command.
@@ -268,7 +268,10 @@ pub fn realize(args: &[String], progname: &str, host: &dyn Host) -> Result<Optio
             let abs = pypath::abspath(path, &cwd);
             match &f.serverurl {
                 Some(u) => (u.clone(), UrlSource::Config(abs)),
-                None => (DEFAULT_SERVERURL.to_string(), UrlSource::ConfigDefault(abs)),
+                None => (
+                    DEFAULT_SERVERURL.to_string(),
+                    UrlSource::ConfigDefault(abs, f.daemon_serverurl.clone()),
+                ),
             }
         }
         _ => (DEFAULT_SERVERURL.to_string(), UrlSource::NoConfig(searched)),
@@ -305,6 +308,7 @@ struct FileSettings {
     password: Option<String>,
     prompt: Option<String>,
     history_file: Option<String>,
+    daemon_serverurl: Option<String>,
 }
 
 fn read_config(path: &str, host: &dyn Host) -> Result<FileSettings, Early> {
@@ -325,28 +329,14 @@ fn read_config(path: &str, host: &dyn Host) -> Result<FileSettings, Early> {
         };
         Early::Usage { message, code }
     })?;
-    // corral-config fills a missing serverurl with the daemon's own URL (what supervisord
-    // gives its children); supervisorctl 4.3.0 uses http://localhost:9001 instead.
-    let serverurl = has_ctl_serverurl(path, host).then_some(settings.serverurl);
     Ok(FileSettings {
-        serverurl,
+        serverurl: settings.serverurl,
+        daemon_serverurl: settings.daemon_serverurl,
         username: settings.username,
         password: settings.password,
         prompt: Some(settings.prompt),
         history_file: settings.history_file,
     })
-}
-
-/// Whether the file's `[supervisorctl]` section sets `serverurl`.
-fn has_ctl_serverurl(path: &str, host: &dyn Host) -> bool {
-    let Ok(bytes) = host.read_file(path) else {
-        return false;
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    let abs = pypath::abspath(path, &host.cwd());
-    let mut ini = Ini::new();
-    let _ = ini.read(&text, path, &abs);
-    ini.has_option("supervisorctl", "serverurl")
 }
 
 #[cfg(test)]
@@ -411,7 +401,10 @@ mod tests {
         );
         let o = realize(&args(&["-c", &conf, "version"]), "corralctl", &RealHost).unwrap();
         assert_eq!(o.serverurl, DEFAULT_SERVERURL);
-        assert_eq!(o.url_source, UrlSource::ConfigDefault(conf));
+        assert_eq!(
+            o.url_source,
+            UrlSource::ConfigDefault(conf, Some("unix:///tmp/y.sock".into()))
+        );
     }
 
     #[test]

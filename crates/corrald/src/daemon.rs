@@ -184,6 +184,7 @@ pub fn main(argv: &[String]) -> i32 {
     if !s.nocleanup {
         logs::clear_auto_logs(&s.childlogdir, &s.identifier);
     }
+    servers.log_startup(&config);
 
     if !s.nodaemon {
         if let Err(e) = daemonize(s.directory.as_deref(), s.umask) {

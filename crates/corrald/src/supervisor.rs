@@ -461,6 +461,13 @@ impl Supervisor {
                 "the processes of {name} changed; it can't be rolled"
             ));
         }
+        // Only programs on corral sockets can overlap with their replacement safely (two
+        // copies of a queue worker or a cron-like job could do the same work twice).
+        if new.processes.iter().any(|p| p.sockets.is_empty()) {
+            return Err(format!(
+                "{name} does not use corral sockets; it is restarted the usual way"
+            ));
+        }
         let items: Vec<RollItem> = new
             .processes
             .iter()

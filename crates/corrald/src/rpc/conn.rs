@@ -96,9 +96,19 @@ where
                 return;
             }
         } else if path.starts_with("/logtail") || path.starts_with("/mainlogtail") {
-            // A tail streams until the client goes away; the connection ends with it.
-            logtail::serve(stream, &sup, &request).await;
-            return;
+            match logtail::open(&sup, &request) {
+                // A tail streams until the client goes away; the connection ends with it.
+                Ok((path, file)) => {
+                    logtail::serve(stream, &request, path, file).await;
+                    return;
+                }
+                Err(resp) => {
+                    let resp = finish(resp, &request, keep_alive);
+                    if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
+                        return;
+                    }
+                }
+            }
         } else {
             let resp = finish(Response::error_page(404), &request, keep_alive);
             if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {

@@ -47,26 +47,25 @@ fn resolve(sup: &Supervisor, req: &Request) -> Option<String> {
     }
 }
 
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(stream: S, sup: &Supervisor, req: &Request) {
-    let (mut reader, mut stream) = tokio::io::split(stream);
+/// The log a tail request names, opened; or the error page to answer (the connection
+/// then stays open for more requests, as supervisord's does).
+pub fn open(sup: &Supervisor, req: &Request) -> Result<(String, std::fs::File), Response> {
     if req.method != "GET" {
-        let _ = stream
-            .write_all(&Response::error_page(400).version(req.version).to_bytes())
-            .await;
-        return;
+        return Err(Response::error_page(400));
     }
-    let Some(path) = resolve(sup, req) else {
-        let _ = stream
-            .write_all(&Response::error_page(404).version(req.version).to_bytes())
-            .await;
-        return;
-    };
-    let Ok(mut file) = std::fs::File::open(&path) else {
-        let _ = stream
-            .write_all(&Response::error_page(404).version(req.version).to_bytes())
-            .await;
-        return;
-    };
+    let path = resolve(sup, req).ok_or_else(|| Response::error_page(404))?;
+    let file = std::fs::File::open(&path).map_err(|_| Response::error_page(404))?;
+    Ok((path, file))
+}
+
+/// Stream the log until the client goes away.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    req: &Request,
+    path: String,
+    mut file: std::fs::File,
+) {
+    let (mut reader, mut stream) = tokio::io::split(stream);
     let meta = file.metadata().ok();
     let mtime = meta
         .as_ref()

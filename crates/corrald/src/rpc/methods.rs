@@ -11,7 +11,7 @@ use std::future::Future;
 use std::io::{Read, Seek, SeekFrom};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use corral_config::host::RealHost;
 use corral_config::pystr;
@@ -21,6 +21,7 @@ use corral_proto::api::{self, Fault, ProcessInfo, capped_int, make_namespec, spl
 use corral_proto::http::Response;
 use corral_proto::xmlrpc::{Value, encode_fault, encode_response, parse_call, xml_safe_text};
 
+use super::corral::CORRAL_METHODS;
 use crate::events::Event as BusEvent;
 use crate::mainlog;
 use crate::process::exec::{self, ExecError};
@@ -44,15 +45,15 @@ impl RpcError {
     }
 }
 
-fn err<T>(fault: Fault, extra: impl AsRef<str>) -> Result<T, RpcError> {
+pub(super) fn err<T>(fault: Fault, extra: impl AsRef<str>) -> Result<T, RpcError> {
     Err(RpcError::new(fault, Some(extra.as_ref())))
 }
 
-fn err0<T>(fault: Fault) -> Result<T, RpcError> {
+pub(super) fn err0<T>(fault: Fault) -> Result<T, RpcError> {
     Err(RpcError::new(fault, None))
 }
 
-type RpcResult = Result<Value, RpcError>;
+pub(super) type RpcResult = Result<Value, RpcError>;
 type BoxFut<'a> = Pin<Box<dyn Future<Output = RpcResult> + 'a>>;
 
 /// `POST /RPC2`: decode, dispatch, encode.
@@ -97,30 +98,30 @@ pub fn dispatch(sup: Rc<Supervisor>, method: String, params: Vec<Value>) -> BoxF
         match ns {
             "supervisor" => supervisor_ns(&sup, name, a).await,
             "system" => system_ns(&sup, name, a).await,
-            "corral" => corral_ns(&sup, name, a).await,
+            "corral" => super::corral::call(&sup, name, a).await,
             _ => err0(Fault::UnknownMethod),
         }
     })
 }
 
 /// Positional parameters with Python-like coercions.
-struct Args(Vec<Value>);
+pub(super) struct Args(pub(super) Vec<Value>);
 
 impl Args {
     /// Python's TypeError on a wrong argument count is INCORRECT_PARAMETERS.
-    fn arity(&self, min: usize, max: usize) -> Result<(), RpcError> {
+    pub(super) fn arity(&self, min: usize, max: usize) -> Result<(), RpcError> {
         if self.0.len() < min || self.0.len() > max {
             return err0(Fault::IncorrectParameters);
         }
         Ok(())
     }
 
-    fn get(&self, i: usize) -> Option<&Value> {
+    pub(super) fn get(&self, i: usize) -> Option<&Value> {
         self.0.get(i)
     }
 
     /// A process or group name (supervisord calls `.split(':')` on it).
-    fn name(&self, i: usize) -> Result<String, RpcError> {
+    pub(super) fn name(&self, i: usize) -> Result<String, RpcError> {
         match self.0.get(i) {
             Some(Value::String(s)) => Ok(s.clone()),
             Some(Value::Base64(b)) => Ok(String::from_utf8_lossy(b).into_owned()),
@@ -133,7 +134,7 @@ impl Args {
     /// `int(None)`, `int([..])`, `int({..})` and `int(datetime)` raise TypeError, which
     /// supervisord's `traverse` turns into INCORRECT_PARAMETERS: reproduced. `int("abc")`,
     /// `int(nan)` raise ValueError, which escapes as an HTTP 500 there: BAD_ARGUMENTS here.
-    fn int(&self, i: usize) -> Result<i64, RpcError> {
+    pub(super) fn int(&self, i: usize) -> Result<i64, RpcError> {
         match self.0.get(i) {
             Some(Value::Int(n)) => Ok(i64::from(*n)),
             Some(Value::Bool(b)) => Ok(i64::from(*b)),
@@ -246,7 +247,7 @@ fn truthy(v: &Value) -> bool {
 }
 
 /// supervisord's `_update`: every supervisor.* call fails once shutdown or restart began.
-fn check_running(sup: &Supervisor) -> Result<(), RpcError> {
+pub(super) fn check_running(sup: &Supervisor) -> Result<(), RpcError> {
     if sup.state() == SupervisorState::Running {
         Ok(())
     } else {
@@ -262,7 +263,7 @@ fn now_secs() -> f64 {
 }
 
 /// `_getGroupAndProcess`: (group, process or None for `group:*`).
-fn group_and_process(
+pub(super) fn group_and_process(
     sup: &Supervisor,
     name: &str,
 ) -> Result<(Group, Option<ProcessHandle>), RpcError> {
@@ -281,7 +282,7 @@ fn group_and_process(
 
 /// `_getAllProcesses`: priority order (groups, then processes; ties keep config order), or
 /// lexical order.
-fn all_processes(sup: &Supervisor, lexical: bool) -> Vec<ProcessHandle> {
+pub(super) fn all_processes(sup: &Supervisor, lexical: bool) -> Vec<ProcessHandle> {
     let mut groups = sup.groups();
     if lexical {
         groups.sort_by(|a, b| a.name().cmp(b.name()));
@@ -299,7 +300,7 @@ fn all_processes(sup: &Supervisor, lexical: bool) -> Vec<ProcessHandle> {
     out
 }
 
-fn group_processes(group: &Group) -> Vec<ProcessHandle> {
+pub(super) fn group_processes(group: &Group) -> Vec<ProcessHandle> {
     let mut procs = group.processes.clone();
     procs.sort_by_key(|p| p.config.priority);
     procs
@@ -327,7 +328,7 @@ pub fn process_info(p: &ProcessHandle) -> ProcessInfo {
     pi
 }
 
-fn result_struct(p: &ProcessHandle, code: i32, description: &str) -> Value {
+pub(super) fn result_struct(p: &ProcessHandle, code: i32, description: &str) -> Value {
     Value::structure([
         ("name", Value::from(p.name())),
         ("group", Value::from(p.group())),
@@ -883,8 +884,12 @@ async fn begin_stop(
 
 /// stopProcess's deferred part, logging "waiting for NAME to stop" every 2 s.
 async fn wait_stopped(p: &ProcessHandle) {
-    let mut last = Instant::now();
+    // supervisord's stop_report: at once (the report timer was reset by the stop), then
+    // every 2 s while the process is STOPPING.
     loop {
+        if p.state() == corral_core::ProcessState::Stopping {
+            mainlog::info(format!("waiting for {} to stop", p.name()));
+        }
         let done = tokio::time::timeout(
             Duration::from_secs(2),
             p.wait_until(|i| i.state().is_stopped()),
@@ -892,10 +897,6 @@ async fn wait_stopped(p: &ProcessHandle) {
         .await;
         if done.is_ok() {
             return;
-        }
-        if last.elapsed() >= Duration::from_secs(2) {
-            mainlog::info(format!("waiting for {} to stop", p.name()));
-            last = Instant::now();
         }
     }
 }
@@ -1329,24 +1330,6 @@ fn multicall_params(v: Option<&Value>) -> Option<Vec<Value>> {
 /// Whether `traverse` would find a method of that name.
 fn method_exists(name: &str) -> bool {
     api::method_info(name).is_some() || CORRAL_METHODS.iter().any(|(n, _, _)| *n == name)
-}
-
-/// corral's own methods: (name, signature, help).
-const CORRAL_METHODS: &[(&str, &[&str], &str)] = &[(
-    "corral.getVersion",
-    &["string"],
-    " Return the version of corral serving this API (supervisor.getSupervisorVersion\n        answers 4.3.0, the supervisord version corral is compatible with).\n\n        @return string version\n        ",
-)];
-
-async fn corral_ns(sup: &Rc<Supervisor>, name: &str, a: Args) -> RpcResult {
-    let _ = sup;
-    match name {
-        "getVersion" => {
-            a.arity(0, 0)?;
-            Ok(Value::from(env!("CARGO_PKG_VERSION")))
-        }
-        _ => err0(Fault::UnknownMethod),
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! against corrald unchanged.
 
 mod conn;
+mod corral;
 mod logtail;
 pub mod methods;
 
@@ -40,6 +41,26 @@ const IN_USE: &str = "Another program is already listening on a port that one of
                       use.  Shut this program down first before starting supervisord.";
 
 impl Listeners {
+    /// supervisord's start-up lines about its servers, per server: each RPC interface
+    /// initialized, then a warning if it has no authentication.
+    pub fn log_startup(&self, config: &Config) {
+        let sections = self
+            .inet
+            .iter()
+            .map(|(s, a, _)| (s, a))
+            .chain(self.unix.iter().map(|(s, a, _, _)| (s, a)));
+        for (section, auth) in sections {
+            for r in &config.rpcinterfaces {
+                mainlog::info(format!("RPC interface '{}' initialized", r.name));
+            }
+            if auth.username.is_none() {
+                mainlog::critical(format!(
+                    "Server '{section}' running without any HTTP authentication checking"
+                ));
+            }
+        }
+    }
+
     /// Bind every configured server. Errors are supervisord's usage messages.
     pub fn open(config: &Config) -> Result<Listeners, String> {
         let mut l = Listeners::default();
@@ -123,12 +144,7 @@ fn chown(path: &str, owner: &OwnerSpec) -> Result<(), String> {
 pub fn serve(listeners: Listeners, sup: &Rc<Supervisor>) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
     let limiter = Rc::new(conn::Limiter::default());
-    for (section, auth, l, path) in listeners.unix {
-        if auth.username.is_none() {
-            mainlog::critical(format!(
-                "Server '{section}' running without any HTTP authentication checking"
-            ));
-        }
+    for (_, auth, l, path) in listeners.unix {
         let _ = l.set_nonblocking(true);
         let listener = match UnixListener::from_std(l) {
             Ok(l) => l,
@@ -152,11 +168,6 @@ pub fn serve(listeners: Listeners, sup: &Rc<Supervisor>) -> Vec<JoinHandle<()>> 
         }));
     }
     for (section, auth, l) in listeners.inet {
-        if auth.username.is_none() {
-            mainlog::critical(format!(
-                "Server '{section}' running without any HTTP authentication checking"
-            ));
-        }
         let _ = l.set_nonblocking(true);
         let listener = match TcpListener::from_std(l) {
             Ok(l) => l,
@@ -180,15 +191,6 @@ pub fn serve(listeners: Listeners, sup: &Rc<Supervisor>) -> Vec<JoinHandle<()>> 
                 }
             }
         }));
-    }
-    let rpc_names: Vec<String> = sup
-        .config()
-        .rpcinterfaces
-        .iter()
-        .map(|r| r.name.clone())
-        .collect();
-    for name in rpc_names {
-        mainlog::info(format!("RPC interface '{name}' initialized"));
     }
     tasks
 }
