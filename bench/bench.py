@@ -32,6 +32,7 @@ SELECTORS = {
     "crash": "crash",
     "flood": "flood",
     "lines": "lines",
+    "chatty": "chatty",
     "many": "many",
     "numprocs": "many",
     "rolling": "rolling",
@@ -42,7 +43,8 @@ class Figure:
     """One row of the table."""
 
     def __init__(self, key, scenario, workload, measure, unit, get, target, fmt="{:.1f}",
-                 check=None):
+                 check=None, subject="corral"):
+        self.subject = subject  # whose figure is compared with supervisord's
         self.key = key
         self.scenario = scenario
         self.workload = workload
@@ -72,7 +74,18 @@ FIGURES = [
            fmt="{:.2f}"),
     Figure("flood", "flood", "one child writing 256 MiB to stdout", "daemon CPU", "s",
            lambda r: r["cpu_s"], ("ratio", 0.20), fmt="{:.2f}", check=_bytes_check),
+    Figure("flood_floor_rw", "flood", "the same 256 MiB, no daemon: bare read/write loop",
+           "CPU (the floor for any reader)", "s", lambda r: r["cpu_s"], None, fmt="{:.2f}",
+           subject="floor-rw"),
+    Figure("flood_floor_splice", "flood", "the same 256 MiB, no daemon: bare splice loop",
+           "CPU (the floor with splice(2))", "s", lambda r: r["cpu_s"], None, fmt="{:.2f}",
+           subject="floor-splice"),
     Figure("lines", "lines", "20 children × 20,000 one-line writes", "daemon CPU", "s",
+           lambda r: r["cpu_s"], ("ratio", 0.20), fmt="{:.2f}", check=_bytes_check),
+    Figure("lines_floor", "lines", "the same 20 children, no daemon: bare poll loop",
+           "CPU (the floor: spawn + copy, read every 10 ms)", "s", lambda r: r["cpu_s"], None,
+           fmt="{:.2f}", subject="floor-poll"),
+    Figure("chatty", "chatty", "the same at 4,000 lines/s per child (5 s)", "daemon CPU", "s",
            lambda r: r["cpu_s"], ("ratio", 0.20), fmt="{:.2f}", check=_bytes_check),
     Figure("many_start", "many", "`numprocs=1000`", "time until all RUNNING", "s",
            lambda r: r["all_running_s"], ("ratio", 0.10), fmt="{:.3f}"),
@@ -89,7 +102,7 @@ FIGURES = [
 
 # CPU figures are noisy on a small shared machine: these run --repeat times (alternating
 # the daemons) and report the median.
-REPEATED = {"flood", "lines"}
+REPEATED = {"flood", "lines", "chatty"}
 
 
 def combine(runs):
@@ -144,7 +157,47 @@ def machine():
         "python": platform.python_version(),
         "supervisord": sh([os.path.join(harness.VENV_BIN, "supervisord"), "--version"]),
         "rustc": sh(["rustc", "--version"]),
+        "filesystem": tmp_filesystem(),
     }
+
+
+def tmp_filesystem():
+    """The file system the daemons' temp dirs (and so their logs) live on, and what
+    creating a file there costs (rotation creates one)."""
+    import tempfile
+
+    tmp = os.path.realpath(tempfile.gettempdir())
+    best = ("", "?", "?")
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            mnt = left.split()[4]
+            fstype, source = right.split()[:2]
+            if (tmp == mnt or tmp.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best[0]):
+                best = (mnt, fstype, source)
+    mnt, fstype, source = best
+    desc = f"{tmp} on {fstype} ({source})"
+    if fstype == "ext4":
+        try:
+            with open(f"/sys/fs/ext4/{os.path.basename(source)}/journal_task") as f:
+                if f.read().strip() == "<none>":
+                    desc += ", no journal"
+        except OSError:
+            pass
+    d = tempfile.mkdtemp(prefix="corral-bench-fs-")
+    try:
+        t = time.process_time()
+        for i in range(100):
+            os.close(os.open(f"{d}/f{i}", os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644))
+        create_us = (time.process_time() - t) / 100 * 1e6
+    finally:
+        for i in range(100):
+            try:
+                os.unlink(f"{d}/f{i}")
+            except OSError:
+                pass
+        os.rmdir(d)
+    return {"tmp": desc, "create_us": round(create_us, 1)}
 
 
 def git_rev():
@@ -174,7 +227,10 @@ def evaluate(fig, c, s):
         return None, None, None, "ERROR", "workload failed"
     if fig.scenario == "rolling" and not c.get("available", True):
         sv = fig.get(s) if s.get("available", True) else None
-        return None, sv, None, "N/A", "`corralctl restart --rolling` not available yet"
+        return None, sv, None, "N/A", f"not available yet: {c.get('missing')}"
+    if fig.scenario == "rolling" and c.get("restart_rc"):
+        note = f"corralctl restart --rolling failed: {c.get('restart_out')}"
+        return fig.get(c), fig.get(s), None, "ERROR", note
     cv, sv = fig.get(c), fig.get(s)
     ratio = cv / sv if sv else None
     ok = True
@@ -228,8 +284,13 @@ def table_rows(results):
         if fig.scenario not in results:
             continue
         pair = results[fig.scenario]
-        cv, sv, ratio, status, note = evaluate(fig, pair.get("corral"), pair.get("supervisord"))
+        if fig.subject not in pair:
+            continue
+        cv, sv, ratio, status, note = evaluate(fig, pair.get(fig.subject), pair.get("supervisord"))
         rows.append({
+            "corral_text": fmt_value(fig, cv),
+            "supervisord_text": fmt_value(fig, sv),
+            "ratio_text": fmt_ratio(ratio),
             "key": fig.key,
             "workload": fig.workload,
             "measure": fig.measure,
@@ -248,9 +309,8 @@ def table_rows(results):
 def print_table(rows):
     headers = ["workload", "measure", "corral", "supervisord", "corral/sd", "target", ""]
     body = [
-        [r["workload"], r["measure"], fmt_value(r["_fig"], r["corral"]),
-         fmt_value(r["_fig"], r["supervisord"]), fmt_ratio(r["ratio"]), r["target"],
-         r["status"]]
+        [r["workload"], r["measure"], r["corral_text"], r["supervisord_text"],
+         r["ratio_text"], r["target"], r["status"]]
         for r in rows
     ]
     widths = [max(len(x) for x in col) for col in zip(headers, *body)]
@@ -271,17 +331,18 @@ def markdown(rows, meta):
         f"Run {meta['date']} at commit `{meta['commit']}` with `bench/run`:",
         f"{m['cpu']}, {m['cores']} cores{' (' + m['virtualization'] + ')' if m['virtualization'] else ''}, "
         f"{m['memory_gib']} GiB, Linux {m['kernel']}; {m['supervisord'] and 'supervisord ' + m['supervisord']}, "
-        f"Python {m['python']}, {m['rustc']}.",
+        f"Python {m['python']}, {m['rustc']}. Logs in {m['filesystem']['tmp']}; creating a "
+        f"file there costs {m['filesystem']['create_us']:.0f} µs of CPU.",
         "",
         "| workload | measure | corral | supervisord | corral / supervisord | target | |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        fig = r["_fig"]
+        when = f" ({r['from']})" if r.get("from") else ""
         out.append(
-            f"| {r['workload']} | {r['measure']} | {fmt_value(fig, r['corral'])} | "
-            f"{fmt_value(fig, r['supervisord'])} | {fmt_ratio(r['ratio'])} | {r['target']} | "
-            f"{r['status']} |"
+            f"| {r['workload']} | {r['measure']} | {r['corral_text']} | "
+            f"{r['supervisord_text']} | {r['ratio_text']} | {r['target']} | "
+            f"{r['status']}{when} |"
         )
     notes = [f"- {r['workload']}, {r['measure']}: {r['note']}" for r in rows if r["note"]]
     if notes:
@@ -314,7 +375,8 @@ def main():
     p.add_argument("--daemons", default="corral,supervisord",
                    help="which daemons to run (default both)")
     p.add_argument("--repeat", type=int, default=3,
-                   help="runs of the CPU workloads (flood, lines); the median is reported")
+                   help="runs of the CPU workloads (flood, lines, chatty); the median is "
+                        "reported")
     p.add_argument("--keep", action="store_true", help="keep the daemons' temp dirs")
     p.add_argument("--perf", metavar="DIR",
                    help="profile the daemons with perf record during the CPU windows of "
@@ -350,20 +412,27 @@ def main():
         "bin_dir": bins,
     }
     print(f"machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, "
-          f"Linux {meta['machine']['kernel']}; commit {meta['commit']}")
+          f"Linux {meta['machine']['kernel']}; commit {meta['commit']}; logs in "
+          f"{meta['machine']['filesystem']['tmp']} (file create "
+          f"{meta['machine']['filesystem']['create_us']:.0f} µs)")
 
     results = {}
     for scen in scenarios:
-        runs = {kind: [] for kind in daemons}
+        extras = workloads.EXTRA_SUBJECTS.get(scen, {}) if len(daemons) > 1 else {}
+        subjects = daemons + list(extras)
+        runs = {kind: [] for kind in subjects}
         reps = args.repeat if scen in REPEATED else 1
         for rep in range(reps):
-            for kind in daemons:
+            for kind in subjects:
                 busy = harness.machine_busy(0.5)
                 tag = f" (run {rep + 1}/{reps})" if reps > 1 else ""
                 print(f"{scen}: {kind}{tag} ...", end="", flush=True)
                 t = time.monotonic()
                 try:
-                    r = workloads.WORKLOADS[scen](kind, bins)
+                    if kind in extras:
+                        r = extras[kind](bins)
+                    else:
+                        r = workloads.WORKLOADS[scen](kind, bins)
                 except Exception as e:  # one workload failing must not sink the run
                     traceback.print_exc()
                     r = {"error": f"{type(e).__name__}: {e}"}
@@ -385,21 +454,29 @@ def main():
         "figures": [{k: v for k, v in r.items() if k != "_fig"} for r in rows],
         "raw": raw,
     }
-    # Merge with the figures of a previous run for workloads not rerun now (--only).
+    # With --only, keep the figures of the previous run for the workloads not rerun now
+    # (marked with that run's date in the doc).
     if args.only and os.path.exists(args.output):
         try:
             old = json.load(open(args.output))
-            keep = [f for f in old.get("figures", []) if f["key"] not in {r["key"] for r in rows}]
-            doc["figures"] = keep + doc["figures"]
+            fresh = {r["key"] for r in rows}
+            kept = {}
+            for f in old.get("figures", []):
+                if f["key"] not in fresh:
+                    f.setdefault("from", f"run of {old.get('date')}, {old.get('commit')}")
+                    kept[f["key"]] = f
+            merged = {**kept, **{f["key"]: f for f in doc["figures"]}}
+            order = [fig.key for fig in FIGURES]
+            doc["figures"] = sorted(merged.values(), key=lambda f: order.index(f["key"])
+                                    if f["key"] in order else len(order))
             doc["raw"] = {**old.get("raw", {}), **raw}
-            doc["previous"] = {k: old.get(k) for k in ("date", "commit")}
         except (OSError, ValueError, KeyError):
             pass
     with open(args.output, "w") as f:
         json.dump(doc, f, indent=1, default=str)
     print(f"\nwrote {os.path.relpath(args.output, REPO)}")
     if args.write_doc:
-        write_doc(markdown(rows, meta))
+        write_doc(markdown(doc["figures"], meta))
     return 1 if any(r["status"] in ("FAIL", "ERROR") for r in rows) else 0
 
 

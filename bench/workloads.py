@@ -73,15 +73,16 @@ CRASH_GAPS = 20
 
 # The child stamps its first and last moment with bash's $EPOCHREALTIME (microseconds, no
 # fork), so the gap between one run's "end" and the next run's "start" is the whole time the
-# program was down: the daemon noticing the exit, deciding, forking and exec'ing.
+# program was down: the daemon noticing the exit, deciding, forking and exec'ing. The stamps
+# go to a file, not stdout: output on its pipes wakes supervisord's loop, which then often
+# respawns at once; a program that dies without a word waits for its 1 s poll (measured:
+# 1003-1008 ms silent, 1-7 ms or ~1 s when it writes just before exiting).
 CRASH_BODY = """\
 [program:crash]
-command=/bin/bash -c 'echo "start $EPOCHREALTIME"; sleep 0.05; echo "end $EPOCHREALTIME"; exit 3'
+command=/bin/bash -c 'echo "start $EPOCHREALTIME" >> %(here)s/stamps; sleep 0.05; echo "end $EPOCHREALTIME" >> %(here)s/stamps; exit 3'
 autorestart=true
 startsecs=0
 startretries=3
-stdout_logfile=%(here)s/logs/crash.log
-stdout_logfile_maxbytes=0
 """
 
 
@@ -109,7 +110,7 @@ def crash(kind, bins):
         # the program's view
         child_gaps = []
         last_end = None
-        with open(os.path.join(d.dir, "logs", "crash.log")) as f:
+        with open(os.path.join(d.dir, "stamps")) as f:
             for line in f:
                 word, _, stamp = line.strip().partition(" ")
                 if word == "end":
@@ -215,6 +216,23 @@ def flood(kind, bins):
         }
 
 
+def flood_floor(mode):
+    """The same 256 MiB through a bare loop (children/floor.py): what moving it into a
+    file costs with no daemon around it. mode: 'rw' (read/write) or 'splice'."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="corral-bench-floor-") as d:
+        out = subprocess.run(
+            [harness.PYTHON, os.path.join(CHILDREN, "floor.py"), mode,
+             os.path.join(d, "out.log"), str(pattern.FLOOD_BYTES)],
+            capture_output=True, text=True, check=True, timeout=300,
+        )
+    r = json.loads(out.stdout)
+    r["bytes_ok"] = r["bytes"] == pattern.FLOOD_BYTES
+    return r
+
+
 LINES_PROCS = 20
 # supervisord's default maxbytes (50MB): 820 KB per child never rotates. Rotation is the
 # flood's business; here a rotation would mostly measure the file system creating the new
@@ -222,7 +240,7 @@ LINES_PROCS = 20
 LINES_MAXBYTES = 50 * 1024 * 1024
 LINES_BODY = f"""\
 [program:lines]
-command=%(python)s %(bench)s/children/lines.py %(process_num)d {pattern.LINES}
+command=%(python)s %(bench)s/children/lines.py %(process_num)d {pattern.LINES}%(rate)s
 process_name=lines%(process_num)02d
 numprocs={LINES_PROCS}
 autostart=false
@@ -235,10 +253,16 @@ stderr_logfile=%(here)s/logs/lines%(process_num)02d.err
 """
 
 
-def lines(kind, bins):
+# The chatty variant: each child writes its lines at this rate (20,000 lines in 5 s), the
+# way a busy service logs, instead of as fast as it can.
+CHATTY_RATE = 4000
+
+
+def lines(kind, bins, rate=None):
     expected = {k: pattern.lines_stream(k) for k in range(LINES_PROCS)}
     total = sum(len(v) for v in expected.values())
-    with Daemon(kind, bins, LINES_BODY) as d:
+    body = LINES_BODY.replace("%(rate)s", f" {rate}" if rate else "")
+    with Daemon(kind, bins, body) as d:
         d.start()
         d.wait_socket()
         logs = os.path.join(d.dir, "logs")
@@ -341,20 +365,24 @@ WRK_SECONDS = 12
 RESTART_AT = 3.0
 
 
-def rolling_available(bins):
-    """Whether corralctl has `restart --rolling` (it is being built)."""
-    r = subprocess.run(
-        [os.path.join(bins, "corralctl"), "help", "restart"],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-    return "--rolling" in (r.stdout + r.stderr)
+def rolling_missing(d):
+    """What is missing for `corralctl restart --rolling` (being built), or None. Asked of
+    the running daemon (corral.rollingRestart in system.listMethods) and of corralctl: with
+    no name, a corralctl that knows the flag prints its usage, an older one takes
+    `--rolling` for a process name and finds no such process (restarting nothing)."""
+    missing = []
+    if "corral.rollingRestart" not in d.rpc("system.listMethods"):
+        missing.append("corrald has no corral.rollingRestart")
+    r = d.ctl("restart", "--rolling")
+    if "no such process" in (r.stdout + r.stderr):
+        missing.append("corralctl has no `restart --rolling`")
+    return "; ".join(missing) or None
 
 
 def _wrk_counts(out):
+    # wrk prints the socket errors line only when there are some.
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()))) if m else {}
+    errors = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups() if m else (0,) * 4)))
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     non2xx = int(m.group(1)) if m else 0
     m = re.search(r"(\d+) requests in", out)
@@ -365,14 +393,14 @@ def _wrk_counts(out):
 def rolling(kind, bins):
     port = harness.free_port()
     if kind == "corral":
-        if not rolling_available(bins):
-            return {"available": False}
+        # Gunicorn takes the socket from LISTEN_FDS by itself. Adding `--bind fd://3` makes
+        # Gunicorn 23 open fd 3 twice (once per source), closing it after the first: EBADF.
         body = f"""\
 [socket:web]
 listen=tcp://127.0.0.1:{port}
 
 [program:web]
-command={GUNICORN} --bind fd://3 {GUNICORN_ARGS}
+command={GUNICORN} {GUNICORN_ARGS}
 sockets=web
 readiness=notify
 stopwaitsecs=15
@@ -401,6 +429,10 @@ stdout_logfile=%(here)s/logs/web.log
     with Daemon(kind, bins, body) as d:
         d.start()
         d.wait_socket()
+        if kind == "corral":
+            missing = rolling_missing(d)
+            if missing:
+                return {"available": False, "missing": missing}
         wait_until(answers, 60, interval=0.1, what="the web app answering")
         wait_until(
             lambda: d.count_log("entered RUNNING") >= 1, 60, what="web RUNNING"
@@ -438,11 +470,41 @@ stdout_logfile=%(here)s/logs/web.log
         }
 
 
+# Extra subjects run beside the two daemons in a scenario.
+EXTRA_SUBJECTS = {
+    "flood": {
+        "floor-rw": lambda bins: flood_floor("rw"),
+        "floor-splice": lambda bins: flood_floor("splice"),
+    },
+    "lines": {
+        "floor-poll": lambda bins: lines_floor(0.010),
+    },
+}
+
+def lines_floor(pause):
+    """The lines workload with no daemon: a bare poll loop copying the 20 pipes into files
+    (children/linesfloor.py), reading every `pause` seconds."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="corral-bench-floor-") as d:
+        out = subprocess.run(
+            [harness.PYTHON, os.path.join(CHILDREN, "linesfloor.py"), d, str(pause)],
+            capture_output=True, text=True, check=True, timeout=300,
+        )
+    return json.loads(out.stdout)
+
+
+def chatty(kind, bins):
+    return lines(kind, bins, rate=CHATTY_RATE)
+
+
 WORKLOADS = {
     "idle": idle,
     "crash": crash,
     "flood": flood,
     "lines": lines,
+    "chatty": chatty,
     "many": many,
     "rolling": rolling,
 }
