@@ -102,6 +102,33 @@ impl Controller {
         self.emit_outcome(action, namespec, code, &description, ignored)
     }
 
+    /// One per-process call (`startProcess`, `stopProcess`, …) and its result line: a
+    /// fault is an outcome to print, anything else an error to raise.
+    fn call_outcome(
+        &mut self,
+        action: &'static str,
+        namespec: String,
+        method: &str,
+        params: &[Value],
+        with_text: bool,
+        ignored: Option<i32>,
+    ) -> Result<(), CtlError> {
+        match self.call(method, params) {
+            Ok(_) => self.emit_outcome(action, namespec, Fault::Success.code(), "", None),
+            Err(e) => match e.fault() {
+                Some((code, text)) => {
+                    let text = if with_text {
+                        text.to_string()
+                    } else {
+                        String::new()
+                    };
+                    self.emit_outcome(action, namespec, code, &text, ignored)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
     fn emit_outcome(
         &mut self,
         action: &'static str,
@@ -315,17 +342,15 @@ impl Controller {
                 }
                 Some(process) => {
                     let namespec = make_namespec(&group, &process);
-                    match self.call("supervisor.startProcess", &[Value::from(name.as_str())]) {
-                        Ok(_) => {
-                            self.emit_outcome("start", namespec, Fault::Success.code(), "", None)?;
-                        }
-                        Err(e) => match e.fault() {
-                            Some((code, _)) => {
-                                self.emit_outcome("start", namespec, code, "", already)?;
-                            }
-                            None => return Err(e),
-                        },
-                    }
+                    let params = [Value::from(name.as_str())];
+                    self.call_outcome(
+                        "start",
+                        namespec,
+                        "supervisor.startProcess",
+                        &params,
+                        false,
+                        already,
+                    )?;
                 }
             }
         }
@@ -375,18 +400,15 @@ impl Controller {
                 }
                 Some(process) => {
                     let namespec = make_namespec(&group, &process);
-                    match self.call("supervisor.stopProcess", &[Value::from(name.as_str())]) {
-                        Ok(_) => {
-                            self.emit_outcome("stop", namespec, Fault::Success.code(), "", None)?;
-                        }
-                        Err(e) => match e.fault() {
-                            Some((code, text)) => {
-                                let text = text.to_string();
-                                self.emit_outcome("stop", namespec, code, &text, not_running)?;
-                            }
-                            None => return Err(e),
-                        },
-                    }
+                    let params = [Value::from(name.as_str())];
+                    self.call_outcome(
+                        "stop",
+                        namespec,
+                        "supervisor.stopProcess",
+                        &params,
+                        true,
+                        not_running,
+                    )?;
                 }
             }
         }
@@ -435,21 +457,15 @@ impl Controller {
                 }
                 Some(process) => {
                     let namespec = make_namespec(&group, &process);
-                    match self.call(
+                    let params = [Value::from(name.as_str()), sig.clone()];
+                    self.call_outcome(
+                        "signal",
+                        namespec,
                         "supervisor.signalProcess",
-                        &[Value::from(name.as_str()), sig.clone()],
-                    ) {
-                        Ok(_) => {
-                            self.emit_outcome("signal", namespec, Fault::Success.code(), "", None)?;
-                        }
-                        Err(e) => match e.fault() {
-                            Some((code, text)) => {
-                                let text = text.to_string();
-                                self.emit_outcome("signal", namespec, code, &text, None)?;
-                            }
-                            None => return Err(e),
-                        },
-                    }
+                        &params,
+                        true,
+                        None,
+                    )?;
                 }
             }
         }
@@ -962,13 +978,15 @@ impl Controller {
             // supervisorctl makes the name from the split parts; a group-only name has no
             // process, which Python prints as None.
             let namespec = make_namespec(&group, process.as_deref().unwrap_or("None"));
-            match self.call("supervisor.clearProcessLogs", &[Value::from(name.as_str())]) {
-                Ok(_) => self.emit_outcome("clear", namespec, Fault::Success.code(), "", None)?,
-                Err(e) => match e.fault() {
-                    Some((code, _)) => self.emit_outcome("clear", namespec, code, "", None)?,
-                    None => return Err(e),
-                },
-            }
+            let params = [Value::from(name.as_str())];
+            self.call_outcome(
+                "clear",
+                namespec,
+                "supervisor.clearProcessLogs",
+                &params,
+                false,
+                None,
+            )?;
         }
         Ok(())
     }

@@ -1022,20 +1022,35 @@ fn all_config_info(sup: &Supervisor) -> Value {
                 LogFile::Path(s) => Value::from(s.as_str()),
             };
             let opt = |v: &Option<String>| v.as_deref().map_or(Value::from("none"), Value::from);
-            let row = Value::structure([
+            let int = |n: u64| Value::Int(capped_int(n as i64));
+            // A channel's six members, as supervisord orders them (capture_maxbytes first).
+            let channel = |name: &str, c: &corral_config::ChannelConfig, live: Option<String>| {
+                vec![
+                    (format!("{name}_capture_maxbytes"), int(c.capture_maxbytes)),
+                    (
+                        format!("{name}_events_enabled"),
+                        Value::Bool(c.events_enabled),
+                    ),
+                    (format!("{name}_logfile"), logfile(&c.logfile, live)),
+                    (
+                        format!("{name}_logfile_backups"),
+                        int(u64::from(c.logfile_backups)),
+                    ),
+                    (format!("{name}_logfile_maxbytes"), int(c.logfile_maxbytes)),
+                    (format!("{name}_syslog"), Value::Bool(c.syslog)),
+                ]
+            };
+            let uid = p
+                .user
+                .as_ref()
+                .map_or(Value::from("none"), |u| Value::Int(u.uid as i32));
+            let exitcodes = Value::Array(p.exitcodes.iter().map(|c| Value::Int(*c)).collect());
+            let mut members: Vec<(String, Value)> = [
                 ("autostart", Value::Bool(p.autostart)),
                 ("directory", opt(&p.directory)),
-                (
-                    "uid",
-                    p.user
-                        .as_ref()
-                        .map_or(Value::from("none"), |u| Value::Int(u.uid as i32)),
-                ),
+                ("uid", uid),
                 ("command", Value::from(p.command.as_str())),
-                (
-                    "exitcodes",
-                    Value::Array(p.exitcodes.iter().map(|c| Value::Int(*c)).collect()),
-                ),
+                ("exitcodes", exitcodes),
                 ("group", Value::from(g.name.as_str())),
                 ("group_prio", Value::Int(g.priority as i32)),
                 ("inuse", Value::Bool(inuse)),
@@ -1043,66 +1058,26 @@ fn all_config_info(sup: &Supervisor) -> Value {
                 ("name", Value::from(p.name.as_str())),
                 ("process_prio", Value::Int(p.priority as i32)),
                 ("redirect_stderr", Value::Bool(p.redirect_stderr)),
-                (
-                    "startretries",
-                    Value::Int(capped_int(p.startretries as i64)),
-                ),
-                ("startsecs", Value::Int(capped_int(p.startsecs as i64))),
-                (
-                    "stdout_capture_maxbytes",
-                    Value::Int(capped_int(p.stdout.capture_maxbytes as i64)),
-                ),
-                (
-                    "stdout_events_enabled",
-                    Value::Bool(p.stdout.events_enabled),
-                ),
-                (
-                    "stdout_logfile",
-                    logfile(
-                        &p.stdout.logfile,
-                        live.as_ref().and_then(|l| l.stdout.clone()),
-                    ),
-                ),
-                (
-                    "stdout_logfile_backups",
-                    Value::Int(p.stdout.logfile_backups as i32),
-                ),
-                (
-                    "stdout_logfile_maxbytes",
-                    Value::Int(capped_int(p.stdout.logfile_maxbytes as i64)),
-                ),
-                ("stdout_syslog", Value::Bool(p.stdout.syslog)),
-                ("stopsignal", Value::Int(p.stopsignal)),
-                (
-                    "stopwaitsecs",
-                    Value::Int(capped_int(p.stopwaitsecs as i64)),
-                ),
-                (
-                    "stderr_capture_maxbytes",
-                    Value::Int(capped_int(p.stderr.capture_maxbytes as i64)),
-                ),
-                (
-                    "stderr_events_enabled",
-                    Value::Bool(p.stderr.events_enabled),
-                ),
-                (
-                    "stderr_logfile",
-                    logfile(
-                        &p.stderr.logfile,
-                        live.as_ref().and_then(|l| l.stderr.clone()),
-                    ),
-                ),
-                (
-                    "stderr_logfile_backups",
-                    Value::Int(p.stderr.logfile_backups as i32),
-                ),
-                (
-                    "stderr_logfile_maxbytes",
-                    Value::Int(capped_int(p.stderr.logfile_maxbytes as i64)),
-                ),
-                ("stderr_syslog", Value::Bool(p.stderr.syslog)),
-                ("serverurl", opt(&p.serverurl)),
-            ]);
+                ("startretries", int(p.startretries)),
+                ("startsecs", int(p.startsecs)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            members.extend(channel(
+                "stdout",
+                &p.stdout,
+                live.as_ref().and_then(|l| l.stdout.clone()),
+            ));
+            members.push(("stopsignal".into(), Value::Int(p.stopsignal)));
+            members.push(("stopwaitsecs".into(), int(p.stopwaitsecs)));
+            members.extend(channel(
+                "stderr",
+                &p.stderr,
+                live.as_ref().and_then(|l| l.stderr.clone()),
+            ));
+            members.push(("serverurl".into(), opt(&p.serverurl)));
+            let row = Value::Struct(members);
             rows.push((p.name.clone(), row));
         }
     }
