@@ -56,6 +56,19 @@ class Figure:
         self.check = check  # result dict -> (ok, note) correctness condition
 
 
+def _rolling_note(c, s):
+    parts = []
+    if c.get("available"):
+        parts.append(f"corral: {c['requests']} requests, `restart --rolling` took "
+                     f"{c['restart_s']:.1f} s")
+    if s and s.get("available"):
+        errs = ", ".join(f"{k} {v}" for k, v in s["socket_errors"].items() if v)
+        parts.append(f"supervisord: {s['requests']} requests, restart took "
+                     f"{s['restart_s']:.1f} s, socket errors: {errs or 'none'}, "
+                     f"non-2xx {s['non2xx']}")
+    return "; ".join(parts)
+
+
 def _bytes_check(r):
     if r.get("bytes_ok"):
         return True, "every byte in order"
@@ -67,8 +80,8 @@ FIGURES = [
            lambda r: r["rss_kb"] / 1024, ("ratio", 0.20)),
     Figure("wakeups", "idle", "50 idle programs, 5 s", "daemon wake-ups (context switches)",
            "", lambda r: r["wakeups"], ("abs", 2), fmt="{:.0f}"),
-    Figure("idle_cpu", "idle", "50 idle programs, 5 s", "daemon CPU", "ms",
-           lambda r: r["cpu_s"] * 1000, None, fmt="{:.0f}"),
+    Figure("idle_cpu", "idle", "50 idle programs, 5 s", "daemon CPU (schedstat)", "ms",
+           lambda r: r["sched_cpu_s"] * 1000, None, fmt="{:.2f}"),
     Figure("crash", "crash", "a program that crashes every 50 ms",
            "crash-to-respawn gap, median of 20", "ms", lambda r: r["gap_ms"], ("ratio", 0.02),
            fmt="{:.2f}"),
@@ -144,10 +157,14 @@ def machine():
         for line in f:
             if line.startswith("MemTotal:"):
                 mem_kb = int(line.split()[1])
-    virt = sh(["systemd-detect-virt"]) or ""
-    if not virt:
-        with open("/proc/cpuinfo") as f:
-            virt = "hypervisor" if " hypervisor" in f.read() else ""
+    virt = []
+    m = re.search(r"Hypervisor vendor:\s*(\S+)", sh(["lscpu"]))
+    if m:
+        virt.append(f"{m.group(1)} guest")
+    container = sh(["systemd-detect-virt", "--container"])
+    if container and container != "none":
+        virt.append(f"in a {container} container")
+    virt = ", ".join(virt)
     return {
         "cpu": model,
         "cores": os.cpu_count(),
@@ -241,6 +258,8 @@ def evaluate(fig, c, s):
         value = ratio if kind == "ratio" else cv
         ok = value is not None and value <= limit + 1e-12
         status = "PASS" if ok else "MISS"
+    if fig.scenario == "rolling":
+        note = _rolling_note(c, s)
     if fig.check:
         cok, cnote = fig.check(c)
         sok, snote = fig.check(s)
