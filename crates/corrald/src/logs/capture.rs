@@ -405,7 +405,7 @@ mod tests {
                 Some((n, e.path()))
             })
             .collect();
-        numbered.sort_by(|a, b| b.0.cmp(&a.0));
+        numbered.sort_by_key(|e| std::cmp::Reverse(e.0));
         let mut got = Vec::new();
         for (_, p) in &numbered {
             let b = std::fs::read(p).unwrap();
