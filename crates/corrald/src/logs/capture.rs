@@ -50,8 +50,11 @@ pub const COALESCE: Duration = Duration::from_millis(4);
 /// A gap this long since the last batch means the child went quiet: start over at
 /// [`MIN_PAUSE`].
 const IDLE_GAP: Duration = Duration::from_millis(200);
-/// Pipe buffer to ask the kernel for, so a fast writer blocks less often.
-pub const PIPE_SIZE: i32 = 256 * 1024;
+/// Pipe buffer for busy children, so a fast writer blocks less often. root's pipes get it
+/// at spawn; an unprivileged corrald grows a pipe only once its child turns out to be busy:
+/// pipe buffers count against a per-user budget (`pipe-user-pages-soft`), and growing every
+/// pipe of a few hundred programs would leave the rest with one-page pipes.
+pub const PIPE_SIZE: usize = 256 * 1024;
 /// What to assume when the pipe's size cannot be read (Linux's default).
 const DEFAULT_PIPE: usize = 64 * 1024;
 
@@ -77,6 +80,8 @@ enum Batch {
 /// The pacing of one reader: how long to let its pipe fill.
 #[derive(Debug)]
 pub struct Pacer {
+    /// The pipe's capacity.
+    capacity: usize,
     /// Bytes a batch should bring: a quarter of the pipe.
     target: usize,
     pause: Duration,
@@ -87,6 +92,7 @@ pub struct Pacer {
 impl Pacer {
     pub fn new(pipe_size: usize, now: Instant) -> Pacer {
         Pacer {
+            capacity: pipe_size,
             target: (pipe_size / 4).max(4096),
             pause: Duration::ZERO,
             last: now,
@@ -225,10 +231,17 @@ async fn watch(
                 Err(_) => break Batch::Eof,
             }
         };
+        if total >= pacer.capacity {
+            // The child filled its pipe: give it a bigger one.
+            grow(afd.get_ref(), pacer);
+        }
         match batch {
             Batch::Eof => return None,
             Batch::Drained(n) => {
                 if let Some(until) = pacer.drained(n, Instant::now()) {
+                    // A steady writer: it is read in batches from now on, so a bigger pipe
+                    // means fewer of them.
+                    grow(afd.get_ref(), pacer);
                     return Some(until);
                 }
             }
@@ -239,6 +252,17 @@ async fn watch(
             }
         }
     }
+}
+
+/// Grow a busy child's pipe to [`PIPE_SIZE`], once.
+fn grow(fd: &OwnedFd, pacer: &mut Pacer) {
+    if pacer.capacity >= PIPE_SIZE {
+        return;
+    }
+    crate::sys::set_pipe_size(fd, PIPE_SIZE as i32);
+    let capacity = pipe_size(fd).max(pacer.capacity + 1);
+    pacer.capacity = capacity;
+    pacer.target = (capacity / 4).max(4096);
 }
 
 /// The pipe's capacity (`F_GETPIPE_SZ`).

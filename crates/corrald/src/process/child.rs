@@ -77,7 +77,15 @@ impl Fork<'_> {
         } else {
             Some(sys::pipe().map_err(pipe_err)?)
         };
-        sys::set_pipe_size(&stdout_r, capture::PIPE_SIZE);
+        // Big pipes from the start for root, which the per-user pipe budget does not bind;
+        // an unprivileged corrald grows a pipe only once its child turns out to be busy
+        // (logs/capture.rs).
+        if sys::getuid() == 0 {
+            sys::set_pipe_size(&stdout_r, capture::PIPE_SIZE as i32);
+            if let Some((r, _)) = &stderr_pipe {
+                sys::set_pipe_size(r, capture::PIPE_SIZE as i32);
+            }
+        }
 
         let mut extras = PlanExtras {
             stdio: [
