@@ -18,9 +18,11 @@ from harness import REPO, corral_bin
 
 
 def conformance_dir():
+    # The workplace's shared copy when there is one, else the copy vendored in the repo
+    # (tests/conformance, taken from it) so that a clean clone runs the corpus too.
     candidates = [os.environ.get("CORRAL_CONFORMANCE_DIR"),
                   os.path.join(os.path.dirname(REPO), "shared", "conformance"),
-                  os.path.join(REPO, "shared", "conformance")]
+                  os.path.join(REPO, "tests", "conformance")]
     for c in candidates:
         if c and os.path.exists(os.path.join(c, "supervisord_view.py")):
             return c
