@@ -353,3 +353,38 @@ def test_bad_config_reports_every_error_and_exits_2(tmp_path):
     assert "[program:b]" in err and "autorestart" in err
     assert "command" in err  # b has no command
     assert "%(process_num)" in err
+
+
+def test_daemon_drops_privileges_after_binding_its_sockets(tmp_path):
+    """[supervisord] user=: corrald binds its [socket:x] sockets as root (port < 1024 would
+    work), then runs as that user; its children run as that user too."""
+    from harness import free_port
+    import shutil
+    import tempfile
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    # Not under tmp_path: its parents are root-only, and the daemon opens its files after
+    # becoming nobody (as supervisord does).
+    run = tempfile.mkdtemp(prefix="corral-user-")
+    os.chmod(run, 0o777)
+    port = free_port()
+    d = Daemon("corral", run, """
+        [socket:web]
+        listen=tcp://127.0.0.1:{port}
+
+        [program:who]
+        command=/bin/sh -c "id -u > {{here}}/who.txt; exec sleep 1000"
+        sockets=web
+        startsecs=0
+    """.format(port=port), header_extra="user=nobody")
+    d.start()
+    try:
+        uid_line = [l for l in open("/proc/%d/status" % d.proc.pid) if l.startswith("Uid:")][0]
+        assert uid_line.split()[1] == "65534"
+        out = os.path.join(d.dir, "who.txt")
+        wait_for(lambda: os.path.exists(out) and open(out).read().strip() == "65534")
+        import socket
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        d.stop()
+        shutil.rmtree(run, ignore_errors=True)
