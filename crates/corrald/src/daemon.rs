@@ -454,28 +454,26 @@ async fn run(
 
 /// TERM/INT/QUIT: shut down. HUP: restart. USR2: reopen logs. (CHLD is the reaper's.)
 async fn handle_signals(sup: Rc<Supervisor>) {
-    let kinds = [
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for (kind, name) in [
         (SignalKind::terminate(), "SIGTERM"),
         (SignalKind::interrupt(), "SIGINT"),
         (SignalKind::quit(), "SIGQUIT"),
         (SignalKind::hangup(), "SIGHUP"),
         (SignalKind::user_defined2(), "SIGUSR2"),
-    ];
-    let mut streams = Vec::new();
-    for (kind, name) in kinds {
+    ] {
         match signal(kind) {
-            Ok(s) => streams.push((s, name)),
+            Ok(mut stream) => {
+                let tx = tx.clone();
+                tokio::task::spawn_local(async move {
+                    while stream.recv().await.is_some() && tx.send(name).is_ok() {}
+                });
+            }
             Err(e) => mainlog::critical(format!("cannot handle {name}: {e}")),
         }
     }
-    loop {
-        let (name, ()) = {
-            let futs = streams.iter_mut().map(|(s, name)| {
-                let name = *name;
-                Box::pin(async move { (name, s.recv().await.unwrap_or(())) })
-            });
-            futures_select(futs).await
-        };
+    drop(tx);
+    while let Some(name) = rx.recv().await {
         match name {
             "SIGHUP" => {
                 if sup.requested() == Some(Request::Shutdown) {
@@ -501,21 +499,4 @@ async fn handle_signals(sup: Rc<Supervisor>) {
             }
         }
     }
-}
-
-/// The first of several futures to complete.
-async fn futures_select<F, T>(futs: impl Iterator<Item = std::pin::Pin<Box<F>>>) -> T
-where
-    F: std::future::Future<Output = T> + ?Sized,
-{
-    let mut futs: Vec<std::pin::Pin<Box<F>>> = futs.collect();
-    std::future::poll_fn(move |cx| {
-        for f in futs.iter_mut() {
-            if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
-                return std::task::Poll::Ready(v);
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
 }

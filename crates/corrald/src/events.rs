@@ -295,14 +295,19 @@ impl EventBus {
 
     /// Whether the pool `name` has nothing buffered and no listener busy with an event.
     fn pool_idle(&self, name: &str) -> bool {
-        self.pools.borrow().iter().filter(|p| p.name == name).all(|p| {
-            p.buffer.borrow().is_empty()
-                || !p
-                    .listeners
-                    .borrow()
+        self.pools
+            .borrow()
+            .iter()
+            .filter(|p| p.name == name)
+            .all(|p| {
+                let listeners = p.listeners.borrow();
+                let busy = listeners.iter().any(|l| l.state == ListenerState::Busy);
+                // Buffered events only count if some listener could still take them.
+                let can_take = listeners
                     .iter()
-                    .any(|l| l.running && l.state != ListenerState::Unknown)
-        } && !p.listeners.borrow().iter().any(|l| l.state == ListenerState::Busy))
+                    .any(|l| l.running && l.state != ListenerState::Unknown);
+                !busy && (p.buffer.borrow().is_empty() || !can_take)
+            })
     }
 
     /// Wait (at most `limit`) until the pool `name` has delivered what it holds. At
