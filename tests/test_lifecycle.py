@@ -388,3 +388,39 @@ def test_daemon_drops_privileges_after_binding_its_sockets(tmp_path):
     finally:
         d.stop()
         shutil.rmtree(run, ignore_errors=True)
+
+
+def test_full_disk_drops_output_and_nothing_else(daemon_factory, tmp_path):
+    """A log on a full file system: the output is dropped (said once in the main log), the
+    program and every other program carry on, and logging resumes when space is back."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here: %s" % r.stderr.decode().strip())
+    try:
+        d = daemon_factory("corral", """
+            [program:flood]
+            command={py} -c "import os,time; line=b'x'*1023+b'\\n'; [(os.write(1, line), time.sleep(0.002)) for _ in iter(int, 1)]"
+            stdout_logfile={mnt}/flood.log
+            stdout_logfile_maxbytes=0
+            startsecs=0
+
+            [program:other]
+            command=/bin/sh -c "while true; do echo alive; sleep 0.1; done"
+            stdout_logfile={{here}}/other.log
+            startsecs=0
+        """.format(py=PY, mnt=mnt))
+        wait_for(lambda: "output is being dropped" in d.mainlog(), timeout=20)
+        assert d.state("flood") == "RUNNING" and d.state("other") == "RUNNING"
+        other = os.path.join(d.dir, "other.log")
+        size = os.path.getsize(other)
+        wait_for(lambda: os.path.getsize(other) > size, what="the other program still logging")
+        assert d.mainlog().count("output is being dropped") == 1, "said once, not per write"
+        # Space comes back (the log is deleted): the log is recreated and fills again.
+        flood_log = mnt / "flood.log"
+        os.remove(str(flood_log))
+        wait_for(lambda: flood_log.exists() and flood_log.stat().st_size > 0, what="logging to resume")
+        assert d.rpc().supervisor.getState()["statename"] == "RUNNING"
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
