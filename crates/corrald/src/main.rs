@@ -20,6 +20,13 @@ mod sys;
 mod testutil;
 
 fn main() {
+    // A bug that panics in one task ends that task, not the daemon (tokio catches it); say
+    // so in the main log, where an operator looks, and not only on a stderr nobody reads.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        mainlog::critical(format!("internal error, please report it: {info}"));
+        default_hook(info);
+    }));
     let argv: Vec<String> = std::env::args().skip(1).collect();
     std::process::exit(daemon::main(&argv));
 }
