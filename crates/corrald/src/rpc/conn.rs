@@ -19,6 +19,7 @@ use corral_proto::http::{
 use super::Auth;
 use super::logtail;
 use super::methods;
+use super::web::{self, Site};
 use crate::mainlog;
 use crate::supervisor::Supervisor;
 
@@ -40,8 +41,13 @@ impl Drop for Slot {
     }
 }
 
-pub fn spawn<S>(stream: S, sup: Rc<Supervisor>, auth: Rc<Auth>, limiter: &Rc<Limiter>)
-where
+pub fn spawn<S>(
+    stream: S,
+    sup: Rc<Supervisor>,
+    auth: Rc<Auth>,
+    site: Rc<Site>,
+    limiter: &Rc<Limiter>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     if limiter.open.get() >= MAX_CONNECTIONS {
@@ -52,11 +58,11 @@ where
     let slot = Slot(limiter.clone());
     tokio::task::spawn_local(async move {
         let _slot = slot;
-        serve(stream, sup, auth).await;
+        serve(stream, sup, auth, site).await;
     });
 }
 
-async fn serve<S>(mut stream: S, sup: Rc<Supervisor>, auth: Rc<Auth>)
+async fn serve<S>(mut stream: S, sup: Rc<Supervisor>, auth: Rc<Auth>, site: Rc<Site>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -110,7 +116,10 @@ where
                 }
             }
         } else {
-            let resp = finish(Response::error_page(404), &request, keep_alive);
+            // Everything else is supervisord's web interface: its pages, and its static
+            // file handler (which answers any other path, mostly with a 404).
+            let resp = web::handle(&sup, &site, &request).await;
+            let resp = finish(resp, &request, keep_alive);
             if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
                 return;
             }

@@ -1,12 +1,13 @@
 //! The control plane: supervisord's HTTP servers (`[unix_http_server]`,
-//! `[inet_http_server]`) serving XML-RPC on `/RPC2` and log tails on `/logtail/…` and
-//! `/mainlogtail`, so supervisorctl, superlance and every tool built on that API work
-//! against corrald unchanged.
+//! `[inet_http_server]`) serving XML-RPC on `/RPC2`, log tails on `/logtail/…` and
+//! `/mainlogtail`, and supervisord's web interface on every other path, so supervisorctl,
+//! superlance, every tool built on that API and a browser work against corrald unchanged.
 
 mod conn;
 mod corral;
 mod logtail;
 pub mod methods;
+mod web;
 
 use std::io;
 use std::net::TcpListener as StdTcpListener;
@@ -154,11 +155,14 @@ pub fn serve(listeners: Listeners, sup: &Rc<Supervisor>) -> Vec<JoinHandle<()>> 
             }
         };
         let (sup, auth, limiter) = (sup.clone(), Rc::new(auth), limiter.clone());
+        let site = Rc::new(web::Site::unix(&path));
         tasks.push(tokio::task::spawn_local(async move {
             let _cleanup = UnlinkOnDrop(path);
             loop {
                 match listener.accept().await {
-                    Ok((stream, _)) => conn::spawn(stream, sup.clone(), auth.clone(), &limiter),
+                    Ok((stream, _)) => {
+                        conn::spawn(stream, sup.clone(), auth.clone(), site.clone(), &limiter);
+                    }
                     Err(e) => {
                         mainlog::warn(format!("accept failed: {e}"));
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -177,12 +181,13 @@ pub fn serve(listeners: Listeners, sup: &Rc<Supervisor>) -> Vec<JoinHandle<()>> 
             }
         };
         let (sup, auth, limiter) = (sup.clone(), Rc::new(auth), limiter.clone());
+        let site = Rc::new(web::Site::inet(listener.local_addr().ok()));
         tasks.push(tokio::task::spawn_local(async move {
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
                         let _ = stream.set_nodelay(true);
-                        conn::spawn(stream, sup.clone(), auth.clone(), &limiter);
+                        conn::spawn(stream, sup.clone(), auth.clone(), site.clone(), &limiter);
                     }
                     Err(e) => {
                         mainlog::warn(format!("accept failed: {e}"));
