@@ -92,7 +92,9 @@ pub fn log(level: LogLevel, msg: impl AsRef<str>) {
 fn write_line(level: LogLevel, line: &str) {
     LOG.with(|l| {
         // A panic while the log itself is being written must not panic again here.
-        let Ok(mut guard) = l.try_borrow_mut() else { return };
+        let Ok(mut guard) = l.try_borrow_mut() else {
+            return;
+        };
         let Some(m) = guard.as_mut() else { return };
         if level < m.level {
             return;
