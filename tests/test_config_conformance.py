@@ -218,3 +218,63 @@ def test_synthetic_configs_read_like_supervisord(tmp_path):
         here = str(conf.parent)
         found = [e for e in ours["errors"] if message.replace("<HERE>", here) in e]
         assert found, "%s: supervisord says %r; corrald says %r" % (name, message, ours["errors"])
+
+
+def test_check_warns_where_supervisord_loses_input(tmp_path):
+    """What supervisord silently loses, corrald reads the same way (the synthetic
+    differential test compares this file with supervisord's view) but warns about, naming
+    file and line; --strict makes those warnings errors, for --check and at start-up."""
+    import shutil
+    conf = str(tmp_path / "lossy.conf")
+    shutil.copy(os.path.join(SYNTHETIC, "27-lossy-input.conf"), conf)
+
+    # supervisord's own reading, to show the warnings are about real losses.
+    view = subprocess.run([sys.executable, os.path.join(conformance_dir(), "supervisord_view.py"),
+                           conf], cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
+    assert view.returncode == 0, view.stderr
+    env = {(g["name"], p["name"]): p["environment"]
+           for g in json.loads(view.stdout)["groups"] for p in g["processes"]}
+    assert env[("front", "web")] == {"DSN": "$"}
+    assert env[("front", "worker")] == env[("back", "worker")] == {"P": "abc"}
+    assert env[("spaces", "spaces")] == {"GREETING": "hello"}
+
+    r = subprocess.run([corral_bin("corrald"), "--check", "-c", conf], cwd=str(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout
+    expected = [
+        "%s:7: [Program:cased] is not a section supervisord or corral reads; ignored "
+        "(section names are case-sensitive)",
+        "%s:11: [program:web] command: an inline comment cuts a quoted value: "
+        "`; exec sleep 1000\"` is dropped",
+        "%s:12: [program:web] environment: as supervisord reads it, DSN=$HOME becomes DSN=$",
+        "%s:13: [program:web] stderror_logfile: unknown option, ignored",
+        "%s:17: [program:worker] environment: as supervisord reads it, P=abc#123 becomes P=abc; "
+        "B=2 is dropped",
+        "%s:21: [program:spaces] environment: as supervisord reads it, GREETING=hello world "
+        "becomes GREETING=hello",
+        "%s:27: [group:back] programs: worker is also in [group:front]; supervisord runs a "
+        "second copy of it there",
+    ]
+    warnings = r.stdout.split("corral warnings:\n", 1)[1].splitlines()
+    for want in expected:
+        assert any(w.strip().startswith(want % conf) for w in warnings), (want, r.stdout)
+    # In the order of the file.
+    lines = [int(w.strip().split(":")[1]) for w in warnings if w.startswith("  " + conf)]
+    assert lines == sorted(lines)
+
+    r = subprocess.run([corral_bin("corrald"), "--check", "--strict", "-c", conf],
+                       cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout
+    assert "%d errors: corrald would refuse this configuration" % len(expected) in r.stdout
+
+    r = subprocess.run([corral_bin("corrald"), "--check", "--strict", "--json", "-c", conf],
+                       cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert len(json.loads(r.stdout)["errors"]) == len(expected)
+
+    # The daemon itself refuses to start with --strict, and says why; nothing runs.
+    r = subprocess.run([corral_bin("corrald"), "--strict", "-n", "-c", conf], cwd=str(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "environment: as supervisord reads it, DSN=$HOME becomes DSN=$" in r.stderr
+    assert not os.path.exists(tmp_path / "supervisord.pid")

@@ -626,6 +626,25 @@ pub(crate) fn meta_and_warnings(l: &mut Loader<'_>) -> Meta {
             }
         }
     }
+    for cut in l.ini.cut_quotes() {
+        // Only the assignment that won counts (a later duplicate replaces the value).
+        let wins = l
+            .ini
+            .get(&cut.section, &cut.key)
+            .is_some_and(|o| o.file == cut.file && o.line <= cut.line);
+        if wins {
+            warnings.push(format!(
+                "{}:{}: [{}] {}: an inline comment cuts a quoted value: `{}` is dropped \
+                 (supervisord drops it too; remove the whitespace before the '{}')",
+                cut.file,
+                cut.line,
+                cut.section,
+                cut.key,
+                cut.dropped,
+                cut.dropped.chars().next().unwrap_or(';')
+            ));
+        }
+    }
     for w in warnings {
         l.corral_warning(w);
     }

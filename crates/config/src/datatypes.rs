@@ -133,6 +133,65 @@ pub fn dict_of_key_value_pairs(arg: &str) -> DtResult<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// Where [`dict_of_key_value_pairs`] reads something other than what was written: the
+/// pairs a person means (split at commas outside quotes, then at the first `=`) compared
+/// with supervisord's shlex reading. `A=$HOME` becomes `A=$`, `P=abc#123,B=2` loses
+/// everything after the `#`, `Q=x y` becomes `Q=x`. One line per affected key; empty when
+/// the two agree (or when supervisord refuses the value outright, which is an error
+/// reported elsewhere).
+pub fn environment_mangling(arg: &str) -> Vec<String> {
+    let Ok(read) = dict_of_key_value_pairs(arg) else {
+        return Vec::new();
+    };
+    let mut meant: Vec<(String, String)> = Vec::new();
+    let mut part = String::new();
+    let mut quote: Option<char> = None;
+    let mut parts = Vec::new();
+    for c in arg.chars() {
+        match (quote, c) {
+            (None, ',') => parts.push(std::mem::take(&mut part)),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                part.push(c);
+            }
+            (Some(q), _) if q == c => {
+                quote = None;
+                part.push(c);
+            }
+            _ => part.push(c),
+        }
+    }
+    parts.push(part);
+    for p in parts {
+        let p = p.trim();
+        if p.is_empty() {
+            continue;
+        }
+        let Some((k, v)) = p.split_once('=') else {
+            continue;
+        };
+        let value = v.trim().trim_matches(['\'', '"']).to_string();
+        match meant.iter_mut().find(|(mk, _)| mk == k.trim()) {
+            Some(slot) => slot.1 = value,
+            None => meant.push((k.trim().to_string(), value)),
+        }
+    }
+    let mut out = Vec::new();
+    for (k, v) in &meant {
+        match read.iter().find(|(rk, _)| rk == k) {
+            None => out.push(format!("{k}={v} is dropped")),
+            Some((_, rv)) if rv != v => out.push(format!("{k}={v} becomes {k}={rv}")),
+            Some(_) => {}
+        }
+    }
+    for (k, v) in &read {
+        if !meant.iter().any(|(mk, _)| mk == k) {
+            out.push(format!("{k}={v} appears, taken from inside another value"));
+        }
+    }
+    out
+}
+
 /// What `logfile_name` makes of a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogfileName {
@@ -355,6 +414,26 @@ pub fn colon_separated_user_group(arg: &str, host: &dyn Host) -> DtResult<(u32, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_mangling_names_what_is_lost() {
+        assert!(environment_mangling(r#"A="x y",B='$HOME',C=1.5,D=/a:/b"#).is_empty());
+        assert_eq!(environment_mangling("A=$HOME"), ["A=$HOME becomes A=$"]);
+        assert_eq!(
+            environment_mangling("P=abc#123,B=2"),
+            ["P=abc#123 becomes P=abc", "B=2 is dropped"]
+        );
+        assert_eq!(environment_mangling("Q=x y"), ["Q=x y becomes Q=x"]);
+        assert_eq!(
+            environment_mangling("U=h/p?x=1"),
+            [
+                "U=h/p?x=1 becomes U=h/p",
+                "x=1 appears, taken from inside another value"
+            ]
+        );
+        // supervisord refuses this outright: an error elsewhere, not a warning here.
+        assert!(environment_mangling("A=$HOME,B=2").is_empty());
+    }
 
     #[test]
     fn booleans_and_restart() {

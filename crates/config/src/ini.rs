@@ -99,6 +99,33 @@ pub struct Ini {
     defaults: Vec<IniOption>,
     /// Section headers (name, line) of the last file read.
     last_headers: Vec<(String, usize)>,
+    /// Lines where an inline comment started inside what looks like a quoted string.
+    cut_quotes: Vec<CutQuote>,
+}
+
+/// An inline comment (`;` or `#` after whitespace) that configparser found inside an
+/// unclosed quote, so the value was cut there: `command=sh -c "a ; b"` reads `sh -c "a`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutQuote {
+    pub file: String,
+    pub line: usize,
+    pub section: String,
+    pub key: String,
+    /// What configparser dropped, from the comment prefix to the end of the line.
+    pub dropped: String,
+}
+
+/// Whether a quote opened in `text` is still open at its end.
+fn ends_inside_quote(text: &[char]) -> bool {
+    let mut open: Option<char> = None;
+    for &c in text {
+        match open {
+            None if c == '"' || c == '\'' => open = Some(c),
+            Some(q) if q == c => open = None,
+            _ => {}
+        }
+    }
+    open.is_some()
 }
 
 /// Split text into lines the way Python's text-mode file iteration does (universal
@@ -196,6 +223,12 @@ impl Ini {
             if stripped.starts_with('#') || stripped.starts_with(';') {
                 comment_start = Some(0);
             }
+            let cut = comment_start
+                // The comment began inside quotes, or what it dropped closes a quote.
+                .filter(|&c| {
+                    c > 0 && (ends_inside_quote(&chars[..c]) || ends_inside_quote(&chars[c..]))
+                })
+                .map(|c| chars[c..].iter().collect::<String>().trim_end().to_string());
             let head: String = match comment_start {
                 Some(c) => chars[..c].iter().collect(),
                 None => line.clone(),
@@ -220,6 +253,9 @@ impl Ini {
                 && cur_indent > indent_level;
             if continuation {
                 let name = optname.clone().unwrap_or_default();
+                if let Some(dropped) = cut {
+                    self.record_cut(&cursect, file, lineno, &name, dropped);
+                }
                 if let Some(opt) = self.cursor_option(&cursect, &name) {
                     if let Some(p) = opt.pending.as_mut() {
                         p.push(value);
@@ -277,6 +313,9 @@ impl Ini {
                         });
                     }
                     let key = pystr::lower(&option);
+                    if let Some(dropped) = cut {
+                        self.record_cut(&cursect, file, lineno, &key, dropped);
+                    }
                     let opt = IniOption {
                         key: key.clone(),
                         value: String::new(),
@@ -304,6 +343,33 @@ impl Ini {
         }
         self.join_multiline_values();
         errors
+    }
+
+    fn record_cut(
+        &mut self,
+        cursect: &Cursor,
+        file: &str,
+        line: usize,
+        key: &str,
+        dropped: String,
+    ) {
+        let section = match cursect {
+            Cursor::Section(i) => self.sections[*i].name.clone(),
+            Cursor::Defaults => DEFAULT_SECTION.to_string(),
+            Cursor::None => return,
+        };
+        self.cut_quotes.push(CutQuote {
+            file: file.to_string(),
+            line,
+            section,
+            key: key.to_string(),
+            dropped,
+        });
+    }
+
+    /// Inline comments that cut a quoted value, in the order read.
+    pub fn cut_quotes(&self) -> &[CutQuote] {
+        &self.cut_quotes
     }
 
     fn cursor_option(&mut self, cursect: &Cursor, name: &str) -> Option<&mut IniOption> {
@@ -462,6 +528,18 @@ mod tests {
         assert_eq!(val(&ini, "a", "k").unwrap(), "v1\nv2\n\nv3");
         assert_eq!(val(&ini, "a", "x").unwrap(), "y");
         assert_eq!(val(&ini, "a", "z").unwrap(), "q;r");
+    }
+
+    #[test]
+    fn inline_comments_that_cut_quotes_are_recorded() {
+        let (ini, _) = parse("[a]\nk=sh -c \"a ; b\"\nok=x ; y\nq='a' ; b'\nfine=\"a;b\" ; note\n");
+        let cuts: Vec<_> = ini
+            .cut_quotes()
+            .iter()
+            .map(|c| (c.line, c.key.as_str(), c.dropped.as_str()))
+            .collect();
+        assert_eq!(cuts, [(2, "k", "; b\""), (4, "q", "; b'")]);
+        assert_eq!(val(&ini, "a", "k").unwrap(), "sh -c \"a");
     }
 
     #[test]

@@ -89,6 +89,22 @@ impl Loaded {
         }
     }
 
+    /// `--strict`: corral's warnings count as errors (a CI check that wants a config
+    /// with nothing supervisord would silently lose).
+    pub fn strict(mut self) -> Self {
+        let warnings = std::mem::take(&mut self.corral_warnings);
+        self.errors
+            .extend(warnings.into_iter().map(|w| ConfigError {
+                file: None,
+                line: None,
+                section: None,
+                option: None,
+                message: format!("{w} (an error with --strict)"),
+                host_dependent: false,
+            }));
+        self
+    }
+
     /// True when every error is about this host (unknown users, a missing `directory=`),
     /// not about the file.
     pub fn only_host_errors(&self) -> bool {

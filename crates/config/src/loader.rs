@@ -286,34 +286,18 @@ impl<'h> Loader<'h> {
         match dt::existing_dirpath(value, self.host) {
             Ok(v) => v,
             Err((v, msg)) => {
-                self.missing_dir_warning(loc, &msg);
+                self.missing_dir_error(loc, &msg);
                 v
             }
         }
     }
 
-    /// supervisord refuses a logfile/pidfile whose directory is missing; corral reads such a
-    /// file the way the conformance rules do (as on a host where the directory exists) and
-    /// says so, since the daemon cannot open the file until the directory is there.
-    fn missing_dir_warning(&mut self, loc: &Loc, msg: &str) {
-        let where_ = match (&loc.file, loc.line) {
-            (Some(f), Some(l)) => format!("{f}:{l}: "),
-            (Some(f), None) => format!("{f}: "),
-            _ => String::new(),
-        };
-        let sec = loc
-            .section
-            .as_ref()
-            .map(|s| format!("[{s}] "))
-            .unwrap_or_default();
-        let opt = loc
-            .option
-            .as_ref()
-            .map(|o| format!("{o}: "))
-            .unwrap_or_default();
-        self.corral_warning(format!(
-            "{where_}{sec}{opt}{msg} (supervisord refuses to start until it exists)"
-        ));
+    /// supervisord refuses a logfile/pidfile whose directory is missing. corral refuses it
+    /// too, as a problem of this host rather than of the file: the value is kept (the view
+    /// shows it as on a host where the directory exists, the conformance rule) and
+    /// `--check` still prints everything else.
+    fn missing_dir_error(&mut self, loc: &Loc, msg: &str) {
+        self.error_at(loc.clone(), msg, true);
     }
 
     // ----------------------------------------------------------------- files
@@ -457,6 +441,23 @@ impl<'h> Loader<'h> {
         }
     }
 
+    /// supervisord splits `environment=` like a shell lexer and silently keeps what that
+    /// makes of it; corral reads it the same way and says what was lost.
+    fn warn_mangled_environment(&mut self, section: &str, value: &str) {
+        let mangled = dt::environment_mangling(value);
+        if mangled.is_empty() {
+            return;
+        }
+        let loc = self.loc(section, "environment");
+        self.corral_warning(format!(
+            "{}:{}: [{section}] environment: as supervisord reads it, {} (quote values \
+             with spaces, $, # or other punctuation: KEY=\"value\")",
+            loc.file.unwrap_or_default(),
+            loc.line.unwrap_or(0),
+            mangled.join("; ")
+        ));
+    }
+
     // ----------------------------------------------------------------- [supervisord]
 
     pub fn supervisord_section(&mut self, overrides: &Overrides) -> SupervisordConfig {
@@ -523,7 +524,7 @@ impl<'h> Loader<'h> {
                 Ok(v) => v,
                 Err((v, msg)) => {
                     let loc = self.loc(S, "childlogdir");
-                    self.missing_dir_warning(&loc, &msg);
+                    self.missing_dir_error(&loc, &msg);
                     v
                 }
             },
@@ -543,7 +544,10 @@ impl<'h> Loader<'h> {
         if let Ok(Some(env1)) = self.get(S, "environment", Some(""), &names, true) {
             match pyformat::expand(&env1, &second, "environment") {
                 Ok(env2) => match dt::dict_of_key_value_pairs(&env2) {
-                    Ok(pairs) => environment = pairs.into_iter().collect(),
+                    Ok(pairs) => {
+                        self.warn_mangled_environment(S, &env2);
+                        environment = pairs.into_iter().collect();
+                    }
                     Err(e) => self.dt_error(S, "environment", e),
                 },
                 Err(msg) => {
@@ -639,7 +643,7 @@ impl<'h> Loader<'h> {
                     Ok(v) => v,
                     Err((v, msg)) => {
                         let m = bad(flag, arg, &msg);
-                        self.missing_dir_warning(&flag_loc(flag), &m);
+                        self.missing_dir_error(&flag_loc(flag), &m);
                         v
                     }
                 };
@@ -665,7 +669,7 @@ impl<'h> Loader<'h> {
                 Ok(v) => cfg.childlogdir = v,
                 Err((v, msg)) => {
                     let m = bad("childlogdir", arg, &msg);
-                    self.missing_dir_warning(&flag_loc("childlogdir"), &m);
+                    self.missing_dir_error(&flag_loc("childlogdir"), &m);
                     cfg.childlogdir = v;
                 }
             }
@@ -723,12 +727,17 @@ impl<'h> Loader<'h> {
             };
             if factory != DEFAULT_RPC_FACTORY {
                 let loc = self.loc(&section, RPC_FACTORY_KEY);
-                self.corral_warning(format!(
-                    "{}:{}: [{section}] {RPC_FACTORY_KEY}={factory} is a Python plugin; corral \
-                     serves its built-in supervisor interface only and ignores it",
-                    loc.file.unwrap_or_default(),
-                    loc.line.unwrap_or(0)
-                ));
+                // supervisord imports it, and refuses to start where it cannot; corral
+                // cannot import Python at all. Everything else in the file still reads.
+                self.error_at(
+                    loc,
+                    format!(
+                        "{factory} is a Python plugin, which corral cannot load (it serves \
+                         supervisord's built-in interface only); remove [{section}] to run \
+                         this file under corral"
+                    ),
+                    true,
+                );
             }
             let mut extras = BTreeMap::new();
             let keys: Vec<String> = self
@@ -882,6 +891,9 @@ impl<'h> Loader<'h> {
         let all = self.ini.section_names();
         let mut groups: Vec<GroupConfig> = Vec::new();
         let mut exclude: Vec<String> = Vec::new();
+        // Which [group:x] first took each program: supervisord silently runs a program
+        // listed in two groups twice, once in each.
+        let mut taken_by: BTreeMap<String, String> = BTreeMap::new();
         let gnames = self.group_names();
 
         for section in all.iter().filter(|s| s.starts_with("group:")) {
@@ -928,6 +940,22 @@ impl<'h> Loader<'h> {
                     continue;
                 }
                 let psec = if has_p { program_section } else { fcgi_section };
+                if let Some(first) = taken_by.get(&psec) {
+                    let loc = self.loc(section, "programs");
+                    let also = if first == section {
+                        "is listed twice".to_string()
+                    } else {
+                        format!("is also in [{first}]")
+                    };
+                    self.corral_warning(format!(
+                        "{}:{}: [{section}] programs: {program} {also}; supervisord runs a \
+                         second copy of it there, as corral does (list it in one group only)",
+                        loc.file.unwrap_or_default(),
+                        loc.line.unwrap_or(0)
+                    ));
+                } else {
+                    taken_by.insert(psec.clone(), section.clone());
+                }
                 exclude.push(psec.clone());
                 processes.extend(self.processes_from_section(&psec, &group_name, false, sockets));
             }
@@ -985,12 +1013,15 @@ impl<'h> Loader<'h> {
                 .unwrap_or_else(|| DEFAULT_RESULT_HANDLER.into());
             if result_handler != DEFAULT_RESULT_HANDLER {
                 let loc = self.loc(section, "result_handler");
-                self.corral_warning(format!(
-                    "{}:{}: [{section}] result_handler={result_handler} is a Python function; \
-                     corral applies supervisord's default handler (OK accepts, FAIL rejects) instead",
-                    loc.file.unwrap_or_default(),
-                    loc.line.unwrap_or(0)
-                ));
+                self.error_at(
+                    loc,
+                    format!(
+                        "{result_handler} is a Python function, which corral cannot call; \
+                         remove result_handler= to use supervisord's default handler (OK \
+                         accepts, FAIL rejects)"
+                    ),
+                    true,
+                );
             }
             let events_raw = self
                 .get(section, "events", Some(""), &gnames, true)
@@ -1416,6 +1447,9 @@ impl<'h> Loader<'h> {
             match pyformat::expand(&environment_str, &common, "environment") {
                 Ok(env) => match dt::dict_of_key_value_pairs(&env) {
                     Ok(pairs) => {
+                        if process_num == numprocs_start {
+                            self.warn_mangled_environment(s, &env);
+                        }
                         for (k, v) in pairs {
                             common.insert(format!("ENV_{k}"), PyVal::Str(v.clone()));
                             environment.insert(k, v);
@@ -1661,11 +1695,28 @@ impl<'h> Loader<'h> {
             infos: std::mem::take(&mut self.infos),
             files: std::mem::take(&mut self.files),
         };
+        // In the order of the files and lines they name, as a reader fixes them.
+        let mut corral_warnings = self.corral_warnings;
+        corral_warnings.sort_by_key(|w| warning_position(w));
         Outcome {
             config: Some(config),
             errors: self.errors,
-            corral_warnings: self.corral_warnings,
+            corral_warnings,
             meta,
         }
+    }
+}
+
+/// Where a warning written `FILE:LINE: ...` points: the files in the order read (by name,
+/// the main file first is good enough), then the line. Warnings without a place go last.
+fn warning_position(w: &str) -> (bool, String, usize) {
+    let mut parts = w.splitn(3, ':');
+    match (
+        parts.next(),
+        parts.next().and_then(|l| l.parse().ok()),
+        parts.next(),
+    ) {
+        (Some(file), Some(line), Some(_)) => (false, file.to_string(), line),
+        _ => (true, String::new(), 0),
     }
 }

@@ -192,8 +192,23 @@ pub fn view_json(loaded: &Loaded) -> Value {
         Some(c) => config_view(c, loaded),
         None => Map::new(),
     };
-    if let Some(first) = loaded.errors.first() {
+    // `error` (the corpus's "supervisord refuses this file") names the first problem of
+    // the file itself; problems of this host alone (a missing log directory, an unknown
+    // user, a Python import) are listed in `errors` and `host_errors`, and still make the
+    // exit status non-zero, but the file is not refused on their account.
+    if let Some(first) = loaded.errors.iter().find(|e| !e.host_dependent) {
         m.insert("error".into(), json!(first.to_string()));
+    }
+    let host: Vec<String> = loaded
+        .errors
+        .iter()
+        .filter(|e| e.host_dependent)
+        .map(ToString::to_string)
+        .collect();
+    if !host.is_empty() {
+        m.insert("host_errors".into(), json!(host));
+    }
+    if !loaded.errors.is_empty() {
         m.insert(
             "errors".into(),
             json!(

@@ -351,21 +351,29 @@ fn unknown_user_is_a_host_error_and_the_view_is_complete() {
     assert!(l.only_host_errors());
     let v = view_json(&l);
     assert_eq!(v["groups"][0]["processes"][0]["user"], "nosuchuser");
+    // Not a refusal of the file (no "error"), but listed, and --check exits 2.
+    assert!(v.get("error").is_none(), "{v}");
     assert!(
-        v["error"]
+        v["host_errors"][0]
             .as_str()
             .unwrap()
             .contains("Invalid user name nosuchuser")
     );
+    assert_eq!(v["errors"], v["host_errors"]);
 }
 
 #[test]
-fn missing_log_directory_is_a_corral_warning() {
+fn missing_log_directory_is_an_error_of_this_host() {
     let l = load_text(
         "[supervisord]\nlogfile=/var/log/supervisor/s.log\n[program:a]\ncommand=a\nstdout_logfile=/nope/a.log\n",
     );
-    assert!(l.errors.is_empty(), "{:?}", l.errors);
-    let w = l.corral_warnings.join("\n");
+    assert!(l.only_host_errors(), "{:?}", l.errors);
+    let w = l
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(w.contains("/etc/supervisord.conf:2: [supervisord] logfile: The directory named as part of the path /var/log/supervisor/s.log does not exist"), "{w}");
     assert!(w.contains("[program:a] stdout_logfile: The directory named as part of the path /nope/a.log does not exist"), "{w}");
     let c = l.config.unwrap();

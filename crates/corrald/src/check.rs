@@ -14,7 +14,7 @@ use corral_config::{
 /// supervisord's exit status for a configuration it refuses.
 const USAGE_ERROR: i32 = 2;
 
-pub fn run(config: Option<&str>, json: bool) -> i32 {
+pub fn run(config: Option<&str>, json: bool, strict: bool) -> i32 {
     let host = RealHost;
     let path = match config {
         Some(p) => p.to_string(),
@@ -48,7 +48,10 @@ pub fn run(config: Option<&str>, json: bool) -> i32 {
             }
         }
     };
-    let loaded = corral_config::load(&path, &host, &Overrides::default());
+    let mut loaded = corral_config::load(&path, &host, &Overrides::default());
+    if strict {
+        loaded = loaded.strict();
+    }
     if json {
         let view = corral_config::view_json(&loaded);
         println!(

@@ -33,6 +33,7 @@ Options:
 --profile_options OPTIONS -- accepted for compatibility, ignored
 --check -- read the configuration, print what would run, and exit (0: it would run)
 --json -- with --check: print the configuration as JSON (supervisord_view.py's shape)
+--strict -- treat corral's configuration warnings (what supervisord silently loses) as errors
 ";
 
 #[derive(Debug, Default)]
@@ -43,6 +44,7 @@ pub struct Args {
     pub version: bool,
     pub check: bool,
     pub json: bool,
+    pub strict: bool,
 }
 
 /// Options that take a value, by short and long name, and what they set.
@@ -69,7 +71,7 @@ const FLAGS: &[(char, &str)] = &[
     ('t', "strip_ansi"),
 ];
 const LONG_ONLY_VALUE: &[&str] = &["minprocs", "profile_options"];
-const LONG_ONLY_FLAGS: &[&str] = &["check", "json"];
+const LONG_ONLY_FLAGS: &[&str] = &["check", "json", "strict"];
 
 /// Parse argv (without the program name). Errors read like getopt's via supervisord.
 pub fn parse(argv: &[String]) -> Result<Args, String> {
@@ -171,6 +173,7 @@ fn set(args: &mut Args, name: &str, value: Option<String>) {
         "version" => args.version = true,
         "check" => args.check = true,
         "json" => args.json = true,
+        "strict" => args.strict = true,
         _ => {} // profile_options: accepted, ignored
     }
 }

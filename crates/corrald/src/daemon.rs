@@ -89,9 +89,15 @@ fn load(args: &Args) -> Result<Config, Result<Vec<ConfigError>, String>> {
                 .to_string())
         })?,
     };
-    corral_config::load(&path, &host, &args.overrides)
-        .into_result()
-        .map_err(Ok)
+    let mut loaded = corral_config::load(&path, &host, &args.overrides);
+    if args.strict {
+        loaded = loaded.strict();
+    }
+    // Logged now if the main log is configured (a HUP), or buffered until it is.
+    for w in &loaded.corral_warnings {
+        mainlog::warn(w);
+    }
+    loaded.into_result().map_err(Ok)
 }
 
 pub fn main(argv: &[String]) -> i32 {
@@ -108,7 +114,7 @@ pub fn main(argv: &[String]) -> i32 {
         return 0;
     }
     if args.check {
-        return crate::check::run(args.config.as_deref(), args.json);
+        return crate::check::run(args.config.as_deref(), args.json, args.strict);
     }
     sys::tzset();
     OVERRIDES.with(|o| *o.borrow_mut() = args.overrides.clone());
@@ -118,14 +124,6 @@ pub fn main(argv: &[String]) -> i32 {
         Err(Ok(errors)) => return report_config_errors(&errors),
         Err(Err(msg)) => return usage_error(&msg),
     };
-    let missing = missing_directories(&config);
-    if !missing.is_empty() {
-        mainlog::flush_early_to_stderr();
-        for m in &missing {
-            eprintln!("Error: {m}");
-        }
-        return EXIT_USAGE;
-    }
     let s = &config.supervisord;
 
     // A predecessor killed without stopping its processes left them holding our ports and
@@ -209,47 +207,6 @@ pub fn main(argv: &[String]) -> i32 {
     let code = local.block_on(&runtime, run(args, config, registry, servers));
     let _ = std::fs::remove_file(&pidfile);
     code
-}
-
-/// supervisord refuses to start when the directory of a log or pid file does not exist
-/// (`corrald --check` only warns, so a config can be checked on another machine).
-fn missing_directories(config: &Config) -> Vec<String> {
-    use std::path::Path;
-    let s = &config.supervisord;
-    let dir_of = |p: &str| {
-        Path::new(p)
-            .parent()
-            .map(|d| d.as_os_str().is_empty() || d.is_dir())
-            .unwrap_or(true)
-    };
-    let mut out = Vec::new();
-    for (what, p) in [("logfile", &s.logfile), ("pidfile", &s.pidfile)] {
-        if !dir_of(p) {
-            out.push(format!(
-                "[supervisord] {what}: The directory named as part of the path {p} does not exist"
-            ));
-        }
-    }
-    if !Path::new(&s.childlogdir).is_dir() {
-        out.push(format!(
-            "[supervisord] childlogdir: {} is not an existing directory",
-            s.childlogdir
-        ));
-    }
-    for p in config.processes() {
-        for (chan, c) in [("stdout", &p.stdout), ("stderr", &p.stderr)] {
-            if let Some(path) = c.logfile.path() {
-                if !dir_of(path) {
-                    out.push(format!(
-                        "{}: [{}] {chan}_logfile: The directory named as part of the path {path} does not exist",
-                        p.file, p.section
-                    ));
-                }
-            }
-        }
-    }
-    out.dedup();
-    out
 }
 
 /// `[supervisord] user=`: become that user (supervisord's `set_uid_or_exit`).
