@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import xmlrpc.client
 
 import pytest
 
@@ -158,6 +159,61 @@ def test_hup_with_a_broken_config_keeps_everything_running(daemon_factory):
     wait_for(lambda: "restart aborted" in d.mainlog(), timeout=10)
     assert d.info("a")["pid"] == pid and d.state("a") == "RUNNING"
     assert d.rpc().supervisor.getState()["statename"] == "RUNNING"
+
+
+def test_hup_applies_changed_http_servers(daemon_factory, tmp_path):
+    """supervisord reopens its HTTP servers on a reload; so does corrald, keeping a server
+    whose address is unchanged (with its new credentials and mode) and moving one whose
+    address changed."""
+    import stat
+    import urllib.error
+    import urllib.request
+    from harness import free_port
+    p1, p2 = free_port(), free_port()
+    d = daemon_factory("corral", """
+        [program:a]
+        command=/bin/sleep 1000
+        startsecs=0
+    """, inet_port=p1)
+    d.wait_state("a", "RUNNING")
+    assert urllib.request.urlopen("http://127.0.0.1:%d/" % p1, timeout=5).status == 200
+
+    text = open(d.conf).read()
+    text = text.replace("port=127.0.0.1:%d" % p1, "port=127.0.0.1:%d\nusername=u\npassword=p" % p2)
+    text = text.replace("file=%s" % d.sock, "file=%s\nchmod=0770" % d.sock)
+    d.write_config(text)
+    os.kill(d.proc.pid, signal.SIGHUP)
+
+    def status(port, auth=None):
+        req = urllib.request.Request("http://127.0.0.1:%d/RPC2" % port, method="POST",
+                                     data=xmlrpc.client.dumps((), "supervisor.getState").encode())
+        if auth:
+            import base64
+            req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+        try:
+            return urllib.request.urlopen(req, timeout=5).status
+        except urllib.error.HTTPError as e:
+            return e.code
+        except OSError:
+            return None
+
+    wait_for(lambda: status(p2, "u:p") == 200, timeout=15, what="the inet server on its new port")
+    assert status(p2) == 401
+    wait_for(lambda: status(p1) is None, timeout=5, what="the old port to close")
+    assert stat.S_IMODE(os.stat(d.sock).st_mode) == 0o770
+    # The unix server kept its socket and still answers.
+    assert d.rpc().supervisor.getState()["statename"] == "RUNNING"
+    wait_for(lambda: d.state("a") == "RUNNING", timeout=10)
+    assert "moved [inet_http_server] on 127.0.0.1:%d to [inet_http_server] on 127.0.0.1:%d" % (
+        p1, p2) in d.mainlog()
+
+    # A server that goes from the file is closed (its socket file removed).
+    d.inet_port, d.inet_username, d.rpc_password = p2, "u", "p"
+    text = text.replace("[unix_http_server]\nfile=%s\nchmod=0770\n" % d.sock, "")
+    d.write_config(text)
+    os.kill(d.proc.pid, signal.SIGHUP)
+    wait_for(lambda: not os.path.exists(d.sock), timeout=15, what="the unix socket to go")
+    wait_for(lambda: status(p2, "u:p") == 200, timeout=15)
 
 
 def test_usr2_reopens_logs(daemon_factory):

@@ -1173,6 +1173,15 @@ def test_keep_alive(http_pair):
         proxy = d.rpc()
         assert [proxy.supervisor.getAPIVersion() for _ in range(3)] == ["3.0"] * 3
 
+    # Each way of ending a connection gets medusa's headers (but Server and Date).
+    def headers(d, req):
+        raw, _ = d.http_raw(req, timeout=10, until=lambda b: b.endswith(b"</methodResponse>\n"))
+        return {k: v for k, v in http_parse(raw)[1].items() if k not in ("server", "date")}
+    for req in (post_bytes(GET_VERSION), post_bytes(GET_VERSION, extra="Connection: close\r\n"),
+                post_bytes(GET_VERSION, "1.0"),
+                post_bytes(GET_VERSION, "1.0", "Connection: keep-alive\r\n")):
+        assert headers(http_pair.cor, req) == headers(http_pair.sup, req), req
+
 
 def test_huge_body_is_refused_not_hung(http_pair):
     huge_cl = b"POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n\r\nabc"

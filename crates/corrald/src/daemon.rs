@@ -347,7 +347,7 @@ async fn run(
     let ctx = make_ctx(&config, &reaper, &events, &journal, &registry);
     let sup = Supervisor::new(ctx, config.clone());
     tokio::task::spawn_local(handle_signals(sup.clone()));
-    let _rpc = rpc::serve(servers, &sup);
+    let mut http = rpc::serve(servers, &sup);
 
     loop {
         for e in sup.add_all_groups() {
@@ -399,6 +399,7 @@ async fn run(
         for m in &new.infos {
             mainlog::info(m);
         }
+        http.reload(&new);
         let new = Rc::new(new);
         let ctx = make_ctx(&new, &reaper, &events, &journal, &registry);
         sup.replace_config(ctx, new);

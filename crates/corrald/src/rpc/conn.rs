@@ -151,16 +151,15 @@ where
     }
 }
 
+/// medusa's headers: `Connection: Keep-Alive` answers an HTTP/1.0 client that asked for
+/// it. A connection closes only when the client asked (1.1 with `Connection: close`, 1.0
+/// without keep-alive), so, as medusa, nothing needs saying then.
 fn finish(resp: Response, req: &Request, keep_alive: bool) -> Response {
     let resp = resp.version(req.version);
-    if keep_alive {
-        if req.version == corral_proto::http::Version::Http10 {
-            resp.header("Connection", "Keep-Alive")
-        } else {
-            resp
-        }
+    if keep_alive && req.version == corral_proto::http::Version::Http10 {
+        resp.header("Connection", "Keep-Alive")
     } else {
-        resp.header("Connection", "close")
+        resp
     }
 }
 

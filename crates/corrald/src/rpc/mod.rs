@@ -9,6 +9,7 @@ mod logtail;
 pub mod methods;
 mod web;
 
+use std::cell::RefCell;
 use std::io;
 use std::net::TcpListener as StdTcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -25,82 +26,308 @@ use crate::sockets;
 use crate::supervisor::Supervisor;
 
 /// Credentials a server requires (none when `username` is unset).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Auth {
     pub username: Option<String>,
     pub password: Option<String>,
 }
 
-/// The HTTP servers' listening sockets, bound before the daemon daemonizes.
-#[derive(Debug, Default)]
-pub struct Listeners {
-    unix: Vec<(String, Auth, StdUnixListener, String)>,
-    inet: Vec<(String, Auth, StdTcpListener)>,
+/// Where a server listens: what decides whether a reload keeps its socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Address {
+    Unix(String),
+    Inet { host: String, port: u16 },
 }
 
-const IN_USE: &str = "Another program is already listening on a port that one of our HTTP servers is configured to \
-                      use.  Shut this program down first before starting supervisord.";
+/// One configured server, as the configuration describes it.
+#[derive(Debug, Clone)]
+struct Spec {
+    section: String,
+    address: Address,
+    auth: Auth,
+    /// `chmod` and `chown` of a unix socket file.
+    unix_mode: Option<(u32, Option<OwnerSpec>)>,
+}
 
-impl Listeners {
-    /// supervisord's start-up lines about its servers, per server: each RPC interface
-    /// initialized, then a warning if it has no authentication.
-    pub fn log_startup(&self, config: &Config) {
-        let sections = self
-            .inet
-            .iter()
-            .map(|(s, a, _)| (s, a))
-            .chain(self.unix.iter().map(|(s, a, _, _)| (s, a)));
-        for (section, auth) in sections {
-            for r in &config.rpcinterfaces {
-                mainlog::info(format!("RPC interface '{}' initialized", r.name));
-            }
-            if auth.username.is_none() {
-                mainlog::critical(format!(
-                    "Server '{section}' running without any HTTP authentication checking"
-                ));
-            }
-        }
-    }
-
-    /// Bind every configured server. Errors are supervisord's usage messages.
-    pub fn open(config: &Config) -> Result<Listeners, String> {
-        let mut l = Listeners::default();
-        for s in &config.inet_http_servers {
-            let host = if s.host.is_empty() {
-                "0.0.0.0"
+/// supervisord's order: the inet server, then the unix one.
+fn specs(config: &Config) -> Vec<Spec> {
+    let inet = config.inet_http_servers.iter().map(|s| Spec {
+        section: s.section.clone(),
+        address: Address::Inet {
+            host: if s.host.is_empty() {
+                "0.0.0.0".into()
             } else {
-                s.host.as_str()
-            };
-            let listener = bind_tcp(host, s.port).map_err(|e| bind_error(&e))?;
-            let auth = Auth {
-                username: s.username.clone(),
-                password: s.password.clone(),
-            };
-            l.inet.push((s.section.clone(), auth, listener));
-        }
-        for s in &config.unix_http_servers {
-            sockets::remove_stale_unix_socket(&s.file).map_err(|e| {
+                s.host.clone()
+            },
+            port: s.port,
+        },
+        auth: Auth {
+            username: s.username.clone(),
+            password: s.password.clone(),
+        },
+        unix_mode: None,
+    });
+    let unix = config.unix_http_servers.iter().map(|s| Spec {
+        section: s.section.clone(),
+        address: Address::Unix(s.file.clone()),
+        auth: Auth {
+            username: s.username.clone(),
+            password: s.password.clone(),
+        },
+        unix_mode: Some((s.chmod, s.chown.clone())),
+    });
+    inet.chain(unix).collect()
+}
+
+enum Bound {
+    Unix(StdUnixListener),
+    Inet(StdTcpListener),
+}
+
+/// Bind one server. Errors are supervisord's usage messages.
+fn bind(spec: &Spec) -> Result<Bound, String> {
+    match &spec.address {
+        Address::Inet { host, port } => bind_tcp(host, *port)
+            .map(Bound::Inet)
+            .map_err(|e| bind_error(&e)),
+        Address::Unix(file) => {
+            sockets::remove_stale_unix_socket(file).map_err(|e| {
                 if e.kind() == io::ErrorKind::AddrInUse {
                     IN_USE.to_string()
                 } else {
                     bind_error(&e)
                 }
             })?;
-            let listener = StdUnixListener::bind(&s.file).map_err(|e| bind_error(&e))?;
-            std::fs::set_permissions(&s.file, std::fs::Permissions::from_mode(s.chmod))
-                .map_err(|e| format!("Cannot change permissions of {}: {e}", s.file))?;
-            if let Some(owner) = &s.chown {
-                chown(&s.file, owner)?;
-            }
-            let auth = Auth {
-                username: s.username.clone(),
-                password: s.password.clone(),
-            };
-            l.unix
-                .push((s.section.clone(), auth, listener, s.file.clone()));
+            let listener = StdUnixListener::bind(file).map_err(|e| bind_error(&e))?;
+            set_mode(file, spec)?;
+            Ok(Bound::Unix(listener))
+        }
+    }
+}
+
+/// A unix socket file's `chmod` and `chown`.
+fn set_mode(file: &str, spec: &Spec) -> Result<(), String> {
+    if let Some((mode, owner)) = &spec.unix_mode {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(*mode))
+            .map_err(|e| format!("Cannot change permissions of {file}: {e}"))?;
+        if let Some(owner) = owner {
+            chown(file, owner)?;
+        }
+    }
+    Ok(())
+}
+
+/// The HTTP servers' listening sockets, bound before the daemon daemonizes (so that a port
+/// in use is reported on the terminal) and served once the runtime is up.
+#[derive(Default)]
+pub struct Listeners {
+    bound: Vec<(Spec, Bound)>,
+}
+
+const IN_USE: &str = "Another program is already listening on a port that one of our HTTP servers is configured to \
+                      use.  Shut this program down first before starting supervisord.";
+
+/// supervisord's start-up lines about its servers, per server: each RPC interface
+/// initialized, then a warning if it has no authentication.
+fn log_startup<'a>(specs: impl Iterator<Item = &'a Spec>, config: &Config) {
+    for spec in specs {
+        for r in &config.rpcinterfaces {
+            mainlog::info(format!("RPC interface '{}' initialized", r.name));
+        }
+        if spec.auth.username.is_none() {
+            mainlog::critical(format!(
+                "Server '{}' running without any HTTP authentication checking",
+                spec.section
+            ));
+        }
+    }
+}
+
+impl Listeners {
+    pub fn log_startup(&self, config: &Config) {
+        log_startup(self.bound.iter().map(|(s, _)| s), config);
+    }
+
+    /// Bind every configured server.
+    pub fn open(config: &Config) -> Result<Listeners, String> {
+        let mut l = Listeners::default();
+        for spec in specs(config) {
+            let bound = bind(&spec)?;
+            l.bound.push((spec, bound));
         }
         Ok(l)
     }
+}
+
+/// A server being served: its accept loop, and the credentials it checks (shared with the
+/// loop, so that a reload can change them without closing the socket).
+struct Running {
+    spec: Spec,
+    auth: Rc<RefCell<Rc<Auth>>>,
+    task: JoinHandle<()>,
+}
+
+/// The HTTP servers while the daemon runs.
+pub struct Servers {
+    sup: Rc<Supervisor>,
+    limiter: Rc<conn::Limiter>,
+    running: Vec<Running>,
+}
+
+/// Accept connections on every listener, for as long as the daemon runs (or until a
+/// reload moves or removes a server).
+pub fn serve(listeners: Listeners, sup: &Rc<Supervisor>) -> Servers {
+    let mut servers = Servers {
+        sup: sup.clone(),
+        limiter: Rc::new(conn::Limiter::default()),
+        running: Vec::new(),
+    };
+    for (spec, bound) in listeners.bound {
+        servers.start(spec, bound);
+    }
+    servers
+}
+
+impl Servers {
+    fn start(&mut self, spec: Spec, bound: Bound) {
+        let auth = Rc::new(RefCell::new(Rc::new(spec.auth.clone())));
+        let (sup, limiter, shared) = (self.sup.clone(), self.limiter.clone(), auth.clone());
+        let task = match bound {
+            Bound::Unix(l) => {
+                let path = match &spec.address {
+                    Address::Unix(p) => p.clone(),
+                    Address::Inet { .. } => unreachable!("a unix listener has a unix address"),
+                };
+                let _ = l.set_nonblocking(true);
+                let listener = match UnixListener::from_std(l) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        mainlog::critical(format!("cannot serve {path}: {e}"));
+                        return;
+                    }
+                };
+                let site = Rc::new(web::Site::unix(&path));
+                tokio::task::spawn_local(async move {
+                    let _cleanup = UnlinkOnDrop(path);
+                    loop {
+                        match listener.accept().await {
+                            Ok((stream, _)) => {
+                                let auth = shared.borrow().clone();
+                                conn::spawn(stream, sup.clone(), auth, site.clone(), &limiter);
+                            }
+                            Err(e) => accept_failed(e).await,
+                        }
+                    }
+                })
+            }
+            Bound::Inet(l) => {
+                let _ = l.set_nonblocking(true);
+                let listener = match TcpListener::from_std(l) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        mainlog::critical(format!("cannot serve [{}]: {e}", spec.section));
+                        return;
+                    }
+                };
+                let site = Rc::new(web::Site::inet(listener.local_addr().ok()));
+                tokio::task::spawn_local(async move {
+                    loop {
+                        match listener.accept().await {
+                            Ok((stream, _)) => {
+                                let _ = stream.set_nodelay(true);
+                                let auth = shared.borrow().clone();
+                                conn::spawn(stream, sup.clone(), auth, site.clone(), &limiter);
+                            }
+                            Err(e) => accept_failed(e).await,
+                        }
+                    }
+                })
+            }
+        };
+        self.running.push(Running { spec, auth, task });
+    }
+
+    /// A reload (SIGHUP, `supervisor.restart`) with `config`. supervisord closes and
+    /// reopens its servers; corral keeps a server whose address is unchanged (connections
+    /// in flight, such as the supervisorctl that asked for the reload, are not cut) and
+    /// gives it the new credentials, mode and owner. A server that moved is bound at its
+    /// new address first and closed at the old one only then, so that an address in use
+    /// leaves the old one serving (and says so); a removed server is closed.
+    pub fn reload(&mut self, config: &Config) {
+        let wanted = specs(config);
+        let mut keep = Vec::new();
+        for old in std::mem::take(&mut self.running) {
+            let same_kind = |s: &&Spec| {
+                std::mem::discriminant(&s.address) == std::mem::discriminant(&old.spec.address)
+            };
+            match wanted.iter().find(same_kind) {
+                None => {
+                    mainlog::info(format!("closed {}", describe(&old.spec)));
+                    old.task.abort();
+                }
+                Some(new) if new.address == old.spec.address => keep.push((old, new.clone())),
+                Some(new) => match bind(new) {
+                    Ok(bound) => {
+                        mainlog::info(format!(
+                            "moved {} to {}",
+                            describe(&old.spec),
+                            describe(new)
+                        ));
+                        old.task.abort();
+                        self.start(new.clone(), bound);
+                    }
+                    Err(msg) => {
+                        mainlog::error(format!(
+                            "cannot move {} to {}: {msg}; still serving the old address",
+                            describe(&old.spec),
+                            describe(new)
+                        ));
+                        self.running.push(old);
+                    }
+                },
+            }
+        }
+        for (mut old, new) in keep {
+            if let Address::Unix(file) = &new.address {
+                if let Err(msg) = set_mode(file, &new) {
+                    mainlog::error(msg);
+                }
+            }
+            *old.auth.borrow_mut() = Rc::new(new.auth.clone());
+            old.spec = new;
+            self.running.push(old);
+        }
+        for new in &wanted {
+            let kind = std::mem::discriminant(&new.address);
+            let served = self
+                .running
+                .iter()
+                .any(|r| std::mem::discriminant(&r.spec.address) == kind);
+            if !served {
+                match bind(new) {
+                    Ok(bound) => {
+                        mainlog::info(format!("opened {}", describe(new)));
+                        self.start(new.clone(), bound);
+                    }
+                    Err(msg) => mainlog::error(format!("cannot open {}: {msg}", describe(new))),
+                }
+            }
+        }
+        log_startup(self.running.iter().map(|r| &r.spec), config);
+    }
+}
+
+fn describe(spec: &Spec) -> String {
+    match &spec.address {
+        Address::Unix(file) => format!("[{}] at {file}", spec.section),
+        Address::Inet { host, port } => format!("[{}] on {host}:{port}", spec.section),
+    }
+}
+
+async fn accept_failed(e: io::Error) {
+    // EMFILE and friends: say so, and give the process table a moment instead of spinning.
+    mainlog::warn(format!("accept failed: {e}"));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
 fn bind_tcp(host: &str, port: u16) -> io::Result<StdTcpListener> {
@@ -139,65 +366,6 @@ fn chown(path: &str, owner: &OwnerSpec) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Accept connections on every listener, for as long as the daemon runs.
-pub fn serve(listeners: Listeners, sup: &Rc<Supervisor>) -> Vec<JoinHandle<()>> {
-    let mut tasks = Vec::new();
-    let limiter = Rc::new(conn::Limiter::default());
-    for (_, auth, l, path) in listeners.unix {
-        let _ = l.set_nonblocking(true);
-        let listener = match UnixListener::from_std(l) {
-            Ok(l) => l,
-            Err(e) => {
-                mainlog::critical(format!("cannot serve {path}: {e}"));
-                continue;
-            }
-        };
-        let (sup, auth, limiter) = (sup.clone(), Rc::new(auth), limiter.clone());
-        let site = Rc::new(web::Site::unix(&path));
-        tasks.push(tokio::task::spawn_local(async move {
-            let _cleanup = UnlinkOnDrop(path);
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        conn::spawn(stream, sup.clone(), auth.clone(), site.clone(), &limiter);
-                    }
-                    Err(e) => {
-                        mainlog::warn(format!("accept failed: {e}"));
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        }));
-    }
-    for (section, auth, l) in listeners.inet {
-        let _ = l.set_nonblocking(true);
-        let listener = match TcpListener::from_std(l) {
-            Ok(l) => l,
-            Err(e) => {
-                mainlog::critical(format!("cannot serve [{section}]: {e}"));
-                continue;
-            }
-        };
-        let (sup, auth, limiter) = (sup.clone(), Rc::new(auth), limiter.clone());
-        let site = Rc::new(web::Site::inet(listener.local_addr().ok()));
-        tasks.push(tokio::task::spawn_local(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        let _ = stream.set_nodelay(true);
-                        conn::spawn(stream, sup.clone(), auth.clone(), site.clone(), &limiter);
-                    }
-                    Err(e) => {
-                        mainlog::warn(format!("accept failed: {e}"));
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        }));
-    }
-    tasks
 }
 
 /// The unix socket file goes when the server stops (supervisord unlinks it at exit).
