@@ -216,6 +216,22 @@ def test_hup_applies_changed_http_servers(daemon_factory, tmp_path):
     wait_for(lambda: status(p2, "u:p") == 200, timeout=15)
 
 
+def test_hup_recreates_a_deleted_socket_file(daemon_factory):
+    """A /tmp cleaner removed supervisor.sock: supervisorctl can no longer connect, and a
+    reload (SIGHUP; supervisord reopens its servers too) brings the socket back."""
+    d = daemon_factory("corral", """
+        [program:a]
+        command=/bin/sleep 1000
+        startsecs=0
+    """)
+    d.wait_state("a", "RUNNING")
+    os.unlink(d.sock)
+    os.kill(d.proc.pid, signal.SIGHUP)
+    wait_for(lambda: os.path.exists(d.sock), timeout=15, what="the socket file to be re-created")
+    wait_for(lambda: d.state("a") == "RUNNING", timeout=10)
+    assert "re-created the socket file of [unix_http_server] at %s" % d.sock in d.mainlog()
+
+
 def test_usr2_reopens_logs(daemon_factory):
     d = daemon_factory("corral", """
         [program:talker]

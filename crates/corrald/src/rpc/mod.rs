@@ -165,6 +165,8 @@ struct Running {
     spec: Spec,
     auth: Rc<RefCell<Rc<Auth>>>,
     task: JoinHandle<()>,
+    /// A unix server's socket file as bound (device, inode).
+    identity: Option<(u64, u64)>,
 }
 
 /// The HTTP servers while the daemon runs.
@@ -192,6 +194,7 @@ impl Servers {
     fn start(&mut self, spec: Spec, bound: Bound) {
         let auth = Rc::new(RefCell::new(Rc::new(spec.auth.clone())));
         let (sup, limiter, shared) = (self.sup.clone(), self.limiter.clone(), auth.clone());
+        let mut identity = None;
         let task = match bound {
             Bound::Unix(l) => {
                 let path = match &spec.address {
@@ -207,8 +210,10 @@ impl Servers {
                     }
                 };
                 let site = Rc::new(web::Site::unix(&path));
+                identity = socket_identity(&path);
+                let cleanup = UnlinkOnDrop { path, identity };
                 tokio::task::spawn_local(async move {
-                    let _cleanup = UnlinkOnDrop(path);
+                    let _cleanup = cleanup;
                     loop {
                         match listener.accept().await {
                             Ok((stream, _)) => {
@@ -244,7 +249,12 @@ impl Servers {
                 })
             }
         };
-        self.running.push(Running { spec, auth, task });
+        self.running.push(Running {
+            spec,
+            auth,
+            task,
+            identity,
+        });
     }
 
     /// A reload (SIGHUP, `supervisor.restart`) with `config`. supervisord closes and
@@ -252,7 +262,8 @@ impl Servers {
     /// in flight, such as the supervisorctl that asked for the reload, are not cut) and
     /// gives it the new credentials, mode and owner. A server that moved is bound at its
     /// new address first and closed at the old one only then, so that an address in use
-    /// leaves the old one serving (and says so); a removed server is closed.
+    /// leaves the old one serving (and says so); a removed server is closed. A unix socket
+    /// file that was deleted behind corrald's back is created again.
     pub fn reload(&mut self, config: &Config) {
         let wanted = specs(config);
         let mut keep = Vec::new();
@@ -264,6 +275,27 @@ impl Servers {
                 None => {
                     mainlog::info(format!("closed {}", describe(&old.spec)));
                     old.task.abort();
+                }
+                Some(new)
+                    if new.address == old.spec.address
+                        && matches!(&new.address, Address::Unix(f) if socket_identity(f) != old.identity) =>
+                {
+                    // Someone removed or replaced the socket file (a /tmp cleaner, say):
+                    // supervisord's reload re-creates it, and so does this.
+                    match bind(new) {
+                        Ok(bound) => {
+                            mainlog::warn(format!(
+                                "re-created the socket file of {}: it had been removed",
+                                describe(new)
+                            ));
+                            old.task.abort();
+                            self.start(new.clone(), bound);
+                        }
+                        Err(msg) => {
+                            mainlog::error(format!("cannot re-create {}: {msg}", describe(new)));
+                            self.running.push(old);
+                        }
+                    }
                 }
                 Some(new) if new.address == old.spec.address => keep.push((old, new.clone())),
                 Some(new) => match bind(new) {
@@ -368,11 +400,24 @@ fn chown(path: &str, owner: &OwnerSpec) -> Result<(), String> {
     Ok(())
 }
 
-/// The unix socket file goes when the server stops (supervisord unlinks it at exit).
-struct UnlinkOnDrop(String);
+/// The unix socket file goes when the server stops (supervisord unlinks it at exit), but
+/// only if it is still ours: a reload may already have bound a new socket at that path.
+struct UnlinkOnDrop {
+    path: String,
+    identity: Option<(u64, u64)>,
+}
 
 impl Drop for UnlinkOnDrop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if self.identity.is_some() && socket_identity(&self.path) == self.identity {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
+}
+
+/// Device and inode of the unix socket at `path`, if there is one.
+fn socket_identity(path: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let m = std::fs::symlink_metadata(path).ok()?;
+    m.file_type().is_socket().then(|| (m.dev(), m.ino()))
 }
