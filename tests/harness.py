@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 import xmlrpc.client
 
 from supervisor.xmlrpc import SupervisorTransport
@@ -18,6 +19,9 @@ from supervisor.xmlrpc import SupervisorTransport
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN_DIR = os.environ.get("CORRAL_BIN_DIR", os.path.join(REPO, "target", "debug"))
 VENV_BIN = os.path.dirname(sys.executable)
+# The helper programs of tests/programs, and the Python that runs them.
+PROGRAMS_DIR = os.path.join(REPO, "tests", "programs")
+PY = sys.executable
 
 
 def corral_bin(name):
@@ -42,6 +46,33 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def read_text(path):
+    """The text of a file, or "" while it does not exist (for polling with wait_for)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def http_get(port, path="/", timeout=5):
+    """The body (text) of GET http://127.0.0.1:PORT/PATH."""
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+        return r.read().decode()
+
+
+def http_parse(raw):
+    """(status, headers dict (lower-case names), body) of the first response in `raw`."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
 
 
 def wait_for(cond, timeout=10.0, interval=0.01, what=None):
@@ -179,19 +210,21 @@ class Daemon:
             "http://127.0.0.1", transport=SupervisorTransport(None, None, "unix://" + self.sock),
             allow_none=allow_none)
 
-    def connect(self, timeout=10.0):
-        """A raw socket to the daemon's HTTP server (inet when configured, else unix)."""
-        if self.inet_port:
+    def connect(self, timeout=10.0, unix_path=None):
+        """A raw socket to the daemon's HTTP server (inet when configured, else unix), or
+        to the unix socket at `unix_path`."""
+        if self.inet_port and unix_path is None:
             return socket.create_connection(("127.0.0.1", self.inet_port), timeout=timeout)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(timeout)
-        s.connect(self.sock)
+        s.connect(unix_path or self.sock)
         return s
 
-    def http_raw(self, data, timeout=5.0, until=None):
-        """Send raw bytes; read until the server closes, `until(received)` is true, or
-        `timeout` passes. Returns (received bytes, timed_out)."""
-        s = self.connect(timeout)
+    def http_raw(self, data, timeout=5.0, until=None, unix_path=None):
+        """Send raw bytes (to `unix_path` if given, see connect); read until the server
+        closes, `until(received)` is true, or `timeout` passes. Returns (received bytes,
+        timed_out)."""
+        s = self.connect(timeout, unix_path)
         deadline = time.monotonic() + timeout
         out = b""
         timed_out = False

@@ -9,6 +9,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -179,7 +180,6 @@ SYNTHETIC = os.path.join(REPO, "crates", "config", "tests", "supervisord-differe
 
 def test_synthetic_configs_read_like_supervisord(tmp_path):
     """Live differential: supervisord's own answer is computed now, not stored."""
-    import shutil
     corpus = conformance_dir()
     work = tmp_path / "syn"
     shutil.copytree(SYNTHETIC, work / "configs")
@@ -224,7 +224,6 @@ def test_check_warns_where_supervisord_loses_input(tmp_path):
     """What supervisord silently loses, corrald reads the same way (the synthetic
     differential test compares this file with supervisord's view) but warns about, naming
     file and line; --strict makes those warnings errors, for --check and at start-up."""
-    import shutil
     conf = str(tmp_path / "lossy.conf")
     shutil.copy(os.path.join(SYNTHETIC, "27-lossy-input.conf"), conf)
 

@@ -23,15 +23,18 @@ the prompts, the implicit first `status` and the final EOF are part of the trans
 
 import difflib
 import errno
+import json
 import os
+import pty
 import re
 import select
+import signal
 import subprocess
 import time
 
 import pytest
 
-from harness import Daemon, corral_bin, ctl_bin, venv_bin
+from harness import Daemon, corral_bin, ctl_bin, free_port, read_text, venv_bin, wait_for
 
 PROGRAMS_V1 = """
 [program:cat]
@@ -376,8 +379,7 @@ def test_corrald_matches_supervisord(sessions, runner):
 @pytest.fixture
 def down(tmp_path):
     """A config whose socket has no daemon behind it."""
-    d = Daemon("supervisord", tmp_path, "[program:cat]\ncommand=cat\n")
-    return d
+    return Daemon("supervisord", tmp_path, "[program:cat]\ncommand=cat\n")
 
 
 @pytest.mark.parametrize("command,status", [
@@ -398,7 +400,7 @@ def test_unreachable_daemon(down, command, status):
 
 def test_connection_refused_names_the_url(tmp_path):
     d = Daemon("supervisord", tmp_path)
-    url = "http://127.0.0.1:%d" % _closed_port()
+    url = "http://127.0.0.1:%d" % free_port()  # closed again once free_port returns
     rc1, out1, _ = d.ctl("-s", url, "status")
     rc2, out2, err2 = d.ctl("-s", url, "status", client="corralctl")
     assert (rc2, out2) == (rc1, out1) == (4, "%s refused connection\n" % url)
@@ -406,26 +408,17 @@ def test_connection_refused_names_the_url(tmp_path):
     assert "-s/--serverurl" in err2
 
 
-def _closed_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("args", [
     ["-c"], ["--bogus"], ["-s", "foo", "status"], ["-x"], ["-c", "/nonexistent.conf", "status"],
     ["--hist"], ["-u"],
 ])
-def test_usage_errors(tmp_path, args):
-    d = Daemon("supervisord", tmp_path)
+def test_usage_errors(args):
     results = []
     for client in ("supervisorctl", "corralctl"):
         r = subprocess.run([ctl_bin(client)] + args, capture_output=True, text=True)
         results.append((r.returncode, r.stdout,
                         r.stderr.replace(ctl_bin(client), "CTL")))
     assert results[0] == results[1]
-    del d
 
 
 def test_help_and_version_flags():
@@ -440,7 +433,6 @@ def test_help_and_version_flags():
 
 @pytest.mark.parametrize("kind", ["supervisord", "corral"])
 def test_json_output(daemon_factory, kind):
-    import json
     d = daemon_factory(kind, "[program:cat]\ncommand=cat\nstartsecs=0\n"
                              "[program:idle]\ncommand=sleep 1000\nautostart=false\n")
     d.wait_state("cat", "RUNNING")
@@ -493,7 +485,6 @@ def test_authentication(tmp_path, kind):
     """401 handling: without credentials or with wrong ones, supervisorctl prints `Server
     requires authentication`, retries once and reports the ProtocolError (exit 1); piped into
     the shell, it asks for a username and password on stdin."""
-    from harness import free_port
     port = free_port()
     d = Daemon(kind, tmp_path, "[program:cat]\ncommand=cat\nstartsecs=0\n", unix=False,
                inet_port=port, inet_username="user", inet_password="123", loglevel="info")
@@ -511,7 +502,6 @@ def test_authentication(tmp_path, kind):
             assert results[0] == results[1], args
             return results[0]
 
-        from harness import wait_for
         wait_for(lambda: both("-u", "user", "-p", "123", "status", "cat")[0] == 0, timeout=20)
         rc, out = both("status")
         assert rc == 1 and out.startswith("Server requires authentication\nerror: "
@@ -533,30 +523,88 @@ def test_authentication(tmp_path, kind):
 STREAMER = "[program:echo]\ncommand=sh -c 'echo out-line-1; echo err-line >&2; exec cat'\nstartsecs=0\n"
 
 
-def _interrupted(d, client, *args, after=1.5):
-    """Run a command, send it SIGINT (Ctrl-C) after a while, return (status, out, err)."""
-    p = subprocess.Popen([ctl_bin(client), "-c", d.conf] + list(args), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    time.sleep(after)
-    p.send_signal(2)
-    out, err = p.communicate(timeout=20)
-    return p.returncode, out, err
+def _all_threads_asleep(pid):
+    """Whether every thread of `pid` is in state S (interruptible sleep) in /proc."""
+    tasks = "/proc/%d/task" % pid
+    stats = [read_text("%s/%s/stat" % (tasks, tid)) for tid in os.listdir(tasks)]
+    return all(stat.rsplit(")", 1)[-1].split()[:1] == ["S"] for stat in stats)
+
+
+class _Streaming:
+    """A client started with pipes; `until(cond)` reads its stdout (as it comes, without
+    blocking) until `cond(the text so far)`, and `finish()` collects the rest. The process
+    is killed on the way out if it is still running."""
+
+    def __init__(self, argv, stdin=None):
+        self.proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.head = b""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
+    def _read(self):
+        if select.select([self.proc.stdout], [], [], 0.05)[0]:
+            self.head += os.read(self.proc.stdout.fileno(), 65536)
+
+    def until(self, cond, timeout=10, what=None):
+        def more():
+            self._read()
+            return cond(self.head.decode())
+        wait_for(more, timeout=timeout, what=what or "the client's output")
+
+    def until_idle(self, quiet=0.3, timeout=10):
+        """Until every thread of the client has been asleep, printing nothing, for `quiet`
+        seconds: it is back to waiting for input, so a signal finds it there (supervisorctl
+        swallows a KeyboardInterrupt that arrives while it handles a read)."""
+        seen = [None, None]  # (output length, when first seen asleep with it)
+
+        def idle():
+            self._read()
+            asleep = _all_threads_asleep(self.proc.pid)
+            if not asleep or seen[0] != len(self.head):
+                seen[:] = [len(self.head) if asleep else None, time.monotonic()]
+                return False
+            return time.monotonic() - seen[1] >= quiet
+        wait_for(idle, timeout=timeout, what="the client to wait for input")
+
+    def finish(self, input=None, timeout=20):
+        out, err = self.proc.communicate(input=input, timeout=timeout)
+        return self.proc.returncode, self.head.decode() + out, err
+
+
+def _interrupted(d, client, *args, shown):
+    """Run a command until its output contains `shown`, then send it SIGINT (Ctrl-C);
+    return (status, out, err)."""
+    with _Streaming([ctl_bin(client), "-c", d.conf] + list(args)) as s:
+        s.until(lambda out: shown in out, what="%r from %s %s" % (shown, client, " ".join(args)))
+        s.until_idle()
+        s.proc.send_signal(signal.SIGINT)
+        return s.finish()
 
 
 @pytest.mark.parametrize("kind", ["supervisord", "corral"])
 def test_tail_follow_until_ctrl_c(daemon_factory, kind):
     d = daemon_factory(kind, STREAMER, loglevel="info")
     d.wait_state("echo", "RUNNING")
-    time.sleep(0.5)
+    wait_for(lambda: "out-line-1" in d.rpc().supervisor.readProcessStdoutLog("echo", 0, 0) and
+             "err-line" in d.rpc().supervisor.readProcessStderrLog("echo", 0, 0),
+             what="echo's output in its logs")
     for args, expected in [
         (("tail", "-f", "echo"), "==> Press Ctrl-C to exit <==\nout-line-1\n\n"),
         (("tail", "-f", "echo", "stderr"), "==> Press Ctrl-C to exit <==\nerr-line\n\n"),
     ]:
         for client in ("supervisorctl", "corralctl"):
-            assert _interrupted(d, client, *args) == (0, expected, ""), (client, args)
+            assert _interrupted(d, client, *args, shown=expected[:-1]) == (0, expected, ""), \
+                (client, args)
     # The main log's content is the daemon's; both clients show the same stream of it.
     for client in ("supervisorctl", "corralctl"):
-        rc, out, err = _interrupted(d, client, "maintail", "-f")
+        rc, out, err = _interrupted(d, client, "maintail", "-f", shown="echo")
         assert rc == 0 and err == ""
         assert out.startswith("==> Press Ctrl-C to exit <==\n") and out.endswith("\n\n")
         assert "echo" in out
@@ -576,15 +624,14 @@ def test_fg_sends_input_and_shows_output(daemon_factory, kind):
     input leaves the foreground. (Only corralctl: supervisorctl's fg lingers 30 s at the end.)"""
     d = daemon_factory(kind, STREAMER, loglevel="info")
     d.wait_state("echo", "RUNNING")
-    p = subprocess.Popen([corral_bin("corralctl"), "-c", d.conf, "fg", "echo"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    time.sleep(1.0)
-    p.stdin.write("typed-line\n")
-    p.stdin.flush()
-    time.sleep(1.5)
-    out, err = p.communicate(input="", timeout=20)
-    assert p.returncode == 0, err
+    with _Streaming([corral_bin("corralctl"), "-c", d.conf, "fg", "echo"],
+                    stdin=subprocess.PIPE) as s:
+        s.until(lambda out: "out-line-1\n" in out and "err-line\n" in out, what="fg's output")
+        s.proc.stdin.write("typed-line\n")
+        s.proc.stdin.flush()
+        s.until(lambda out: "typed-line\n" in out, what="the typed line echoed by cat")
+        rc, out, err = s.finish(input="")
+    assert rc == 0, err
     assert out == ("==> Press Ctrl-C to exit <==\nout-line-1\nerr-line\ntyped-line\n"
                    "Exiting foreground\n") or out == (
                    "==> Press Ctrl-C to exit <==\nerr-line\nout-line-1\ntyped-line\n"
@@ -595,7 +642,6 @@ def test_fg_sends_input_and_shows_output(daemon_factory, kind):
 
 def _pty_run(argv, env=None, keys=(), settle=1.5):
     """Run argv on a pseudo-terminal, type `keys` (each after a pause), return the screen bytes."""
-    import pty
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(argv[0], argv, dict(os.environ, **(env or {})))
@@ -650,7 +696,9 @@ def test_shell_completion_and_history(daemon_factory, tmp_path, kind):
                              "[program:web_b]\ncommand=sleep 1000\nautostart=false\n")
     history = tmp_path / "history"
     history.write_text("version\n")
-    d.write_config(open(d.conf).read().replace(
+    with open(d.conf) as f:
+        config = f.read()
+    d.write_config(config.replace(
         "[supervisorctl]\n", "[supervisorctl]\nhistory_file=%s\nprompt=corral\n" % history))
     screen = _pty_run([corral_bin("corralctl"), "-c", d.conf],
                       keys=[b"sta", b"\t", b"tus we", b"\t", b"\r", b"\x10", b"\x15", b"\x04"])

@@ -7,14 +7,9 @@ would miss some). The two daemons run side by side in separate directories.
 """
 
 import os
-import sys
 
-import pytest
-
-from harness import wait_for
-
-PROGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
-PY = sys.executable
+from harness import PROGRAMS_DIR as PROGS
+from harness import PY, wait_for
 
 CONFIG = """
 [eventlistener:recorder]

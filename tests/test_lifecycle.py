@@ -6,20 +6,24 @@ Every test starts the real corrald binary in its own directory and talks to it o
 own unix socket (XML-RPC through Python's client, or the real supervisorctl).
 """
 
+import base64
 import os
 import re
+import shutil
 import signal
+import socket
+import stat
 import subprocess
-import sys
+import tempfile
 import time
+import urllib.error
+import urllib.request
 import xmlrpc.client
 
 import pytest
 
-from harness import Daemon, corral_bin, pid_alive, wait_for
-
-PROGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
-PY = sys.executable
+from harness import PROGRAMS_DIR as PROGS
+from harness import PY, Daemon, corral_bin, free_port, pid_alive, read_text, wait_for
 
 
 def log_times(log, pattern):
@@ -76,7 +80,7 @@ def test_stop_escalates_to_sigkill_at_stopwaitsecs(daemon_factory):
     """.format(py=PY, progs=PROGS))
     info = d.wait_state("stubborn", "RUNNING")
     out = os.path.join(d.dir, "stubborn.log")
-    wait_for(lambda: os.path.exists(out) and "ready" in open(out).read(), what="signal handlers installed")
+    wait_for(lambda: "ready" in read_text(out), what="signal handlers installed")
     t0 = time.monotonic()
     assert d.rpc().supervisor.stopProcess("stubborn") is True
     took = time.monotonic() - t0
@@ -107,7 +111,10 @@ def test_log_rotation_keeps_every_byte(daemon_factory, tmp_path):
     rotated = files()[:-1]
     assert len(rotated) == n // maxbytes
     assert all(os.path.getsize(f) == maxbytes for f in rotated)
-    data = b"".join(open(f, "rb").read() for f in files())
+    data = b""
+    for f in files():
+        with open(f, "rb") as fh:
+            data += fh.read()
     expected = b"".join(b"%08d" % i + b"x" * 55 + b"\n" for i in range(n // 64 + 1))[:n]
     assert data == expected
 
@@ -165,10 +172,6 @@ def test_hup_applies_changed_http_servers(daemon_factory, tmp_path):
     """supervisord reopens its HTTP servers on a reload; so does corrald, keeping a server
     whose address is unchanged (with its new credentials and mode) and moving one whose
     address changed."""
-    import stat
-    import urllib.error
-    import urllib.request
-    from harness import free_port
     p1, p2 = free_port(), free_port()
     d = daemon_factory("corral", """
         [program:a]
@@ -178,7 +181,7 @@ def test_hup_applies_changed_http_servers(daemon_factory, tmp_path):
     d.wait_state("a", "RUNNING")
     assert urllib.request.urlopen("http://127.0.0.1:%d/" % p1, timeout=5).status == 200
 
-    text = open(d.conf).read()
+    text = read_text(d.conf)
     text = text.replace("port=127.0.0.1:%d" % p1, "port=127.0.0.1:%d\nusername=u\npassword=p" % p2)
     text = text.replace("file=%s" % d.sock, "file=%s\nchmod=0770" % d.sock)
     d.write_config(text)
@@ -188,7 +191,6 @@ def test_hup_applies_changed_http_servers(daemon_factory, tmp_path):
         req = urllib.request.Request("http://127.0.0.1:%d/RPC2" % port, method="POST",
                                      data=xmlrpc.client.dumps((), "supervisor.getState").encode())
         if auth:
-            import base64
             req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
         try:
             return urllib.request.urlopen(req, timeout=5).status
@@ -265,8 +267,8 @@ def test_child_environment(daemon_factory):
         startsecs=0
     """)
     out = os.path.join(d.dir, "env.log")
-    wait_for(lambda: os.path.exists(out) and "uid=" in open(out).read())
-    text = open(out).read()
+    wait_for(lambda: "uid=" in read_text(out))
+    text = read_text(out)
     assert "SUPERVISOR_ENABLED=1" in text
     assert "SUPERVISOR_PROCESS_NAME=env" in text
     assert "SUPERVISOR_GROUP_NAME=env" in text
@@ -274,8 +276,8 @@ def test_child_environment(daemon_factory):
     assert "FOO=bar baz" in text and "HOME=/overridden" in text
     assert "\n0027\n" in text and "\n/tmp\n" in text
     out = os.path.join(d.dir, "nobody.log")
-    wait_for(lambda: os.path.exists(out) and len(open(out).read().splitlines()) >= 2)
-    lines = open(out).read().splitlines()
+    wait_for(lambda: len(read_text(out).splitlines()) >= 2)
+    lines = read_text(out).splitlines()
     assert lines[0] == "HOME=/nonexistent USER=nobody LOGNAME=nobody"
     assert lines[1] == "65534"
 
@@ -290,21 +292,24 @@ def test_send_stdin(daemon_factory):
     d.wait_state("echo", "RUNNING")
     assert d.rpc().supervisor.sendProcessStdin("echo", "hello stdin\n") is True
     out = os.path.join(d.dir, "cat.log")
-    wait_for(lambda: os.path.exists(out) and open(out).read() == "hello stdin\n")
+    wait_for(lambda: read_text(out) == "hello stdin\n")
 
 
-def test_leftovers_are_stopped_and_named_in_the_log(daemon_factory):
-    # The main process starts a background child and exits; the child keeps running.
+def start_forker(daemon_factory, option):
+    """A program whose shell starts a background child, then execs: (daemon, child's pid)."""
     d = daemon_factory("corral", """
         [program:forker]
         command=/bin/sh -c "sleep 1000 & echo $! > {here}/child.pid; exec sleep 1000"
         startsecs=0
-        stopasgroup=false
-    """)
+        %s
+    """ % option)
     d.wait_state("forker", "RUNNING")
-    pidfile = os.path.join(d.dir, "child.pid")
-    wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().strip())
-    child = int(open(pidfile).read())
+    return d, int(wait_for(lambda: read_text(os.path.join(d.dir, "child.pid")).strip()))
+
+
+def test_leftovers_are_stopped_and_named_in_the_log(daemon_factory):
+    # The main process starts a background child and exits; the child keeps running.
+    d, child = start_forker(daemon_factory, "stopasgroup=false")
     assert pid_alive(child)
     d.rpc().supervisor.stopProcess("forker")
     assert not pid_alive(child), "the background child must not outlive its program"
@@ -312,18 +317,9 @@ def test_leftovers_are_stopped_and_named_in_the_log(daemon_factory):
 
 
 def test_leftovers_can_be_left_alone(daemon_factory):
-    d = daemon_factory("corral", """
-        [program:forker]
-        command=/bin/sh -c "sleep 1000 & echo $! > {here}/child.pid; exec sleep 1000"
-        startsecs=0
-        stopdescendants=false
-    """)
-    d.wait_state("forker", "RUNNING")
-    pidfile = os.path.join(d.dir, "child.pid")
-    wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().strip())
-    child = int(open(pidfile).read())
-    d.rpc().supervisor.stopProcess("forker")
+    d, child = start_forker(daemon_factory, "stopdescendants=false")
     try:
+        d.rpc().supervisor.stopProcess("forker")
         assert pid_alive(child), "stopdescendants=false leaves the child running"
     finally:
         os.kill(child, signal.SIGKILL)
@@ -340,10 +336,8 @@ def test_orphans_of_a_daemonizing_child_are_stopped(daemon_factory):
         startsecs=0
     """.format(py=PY))
     d.wait_state("daemonizer", "RUNNING")
-    pidfile = os.path.join(d.dir, "orphan.pid")
-    wait_for(lambda: os.path.exists(pidfile) and open(pidfile).read().strip())
-    orphan = int(open(pidfile).read())
-    assert open("/proc/%d/stat" % orphan).read().rsplit(")", 1)[1].split()[1] == str(d.proc.pid)
+    orphan = int(wait_for(lambda: read_text(os.path.join(d.dir, "orphan.pid")).strip()))
+    assert read_text("/proc/%d/stat" % orphan).rsplit(")", 1)[1].split()[1] == str(d.proc.pid)
     d.rpc().supervisor.stopProcess("daemonizer")
     wait_for(lambda: not pid_alive(orphan), timeout=5, what="orphan stopped")
 
@@ -380,11 +374,10 @@ def test_daemonizes_and_writes_pidfile(tmp_path):
         command=/bin/sleep 1000
         startsecs=0
     """)
-    d.write_config(open(d.conf).read().replace("nodaemon=true", "nodaemon=false"))
+    d.write_config(read_text(d.conf).replace("nodaemon=true", "nodaemon=false"))
     r = subprocess.run([corral_bin("corrald"), "-c", d.conf], cwd=d.dir, timeout=20)
     assert r.returncode == 0
-    wait_for(lambda: os.path.exists(d.pidfile) and open(d.pidfile).read().strip())
-    pid = int(open(d.pidfile).read())
+    pid = int(wait_for(lambda: read_text(d.pidfile).strip()))
     try:
         wait_for(lambda: d.rpc().supervisor.getState()["statename"] == "RUNNING")
         assert d.rpc().supervisor.getPID() == pid
@@ -430,9 +423,6 @@ def test_bad_config_reports_every_error_and_exits_2(tmp_path):
 def test_daemon_drops_privileges_after_binding_its_sockets(tmp_path):
     """[supervisord] user=: corrald binds its [socket:x] sockets as root (port < 1024 would
     work), then runs as that user; its children run as that user too."""
-    from harness import free_port
-    import shutil
-    import tempfile
     if os.geteuid() != 0:
         pytest.skip("needs root")
     # Not under tmp_path: its parents are root-only, and the daemon opens its files after
@@ -454,8 +444,7 @@ def test_daemon_drops_privileges_after_binding_its_sockets(tmp_path):
         uid_line = [l for l in open("/proc/%d/status" % d.proc.pid) if l.startswith("Uid:")][0]
         assert uid_line.split()[1] == "65534"
         out = os.path.join(d.dir, "who.txt")
-        wait_for(lambda: os.path.exists(out) and open(out).read().strip() == "65534")
-        import socket
+        wait_for(lambda: read_text(out).strip() == "65534")
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
     finally:
         d.stop()

@@ -3,21 +3,17 @@ under `wrk` load with zero failed requests; replacements that crash or never bec
 leave the old process serving; `update` of a changed program rolls too.
 """
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import textwrap
-import urllib.request
 
 import pytest
 
-from harness import free_port, pid_alive, wait_for
+from harness import PROGRAMS_DIR as PROGS
+from harness import free_port, http_get, pid_alive, venv_bin, wait_for
 
-PROGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
-VENV_BIN = os.path.dirname(sys.executable)
-GUNICORN = os.path.join(VENV_BIN, "gunicorn")
+GUNICORN = venv_bin("gunicorn")
 
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (scripts/setup-test-deps)")
 
@@ -39,18 +35,16 @@ def program(port, extra="", name="web", command=None):
     """).format(port=port, name=name, command=command) + extra + "\n"
 
 
-def get(port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=5) as r:
-        return r.read().decode()
-
-
 class Load:
     """wrk in the background for `seconds`; `.result()` gives (requests, failures)."""
+
+    started = []  # stopped by _stop_load if a test ends before its result()
 
     def __init__(self, port, seconds):
         self.proc = subprocess.Popen(
             ["wrk", "-t2", "-c16", "-d%ds" % seconds, "--timeout", "5s", "http://127.0.0.1:%d/" % port],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        Load.started.append(self.proc)
 
     def result(self):
         out, _ = self.proc.communicate(timeout=120)
@@ -65,6 +59,17 @@ class Load:
         return requests, failures, out
 
 
+@pytest.fixture(autouse=True)
+def _stop_load():
+    """A test that fails before collecting its load would leave wrk running: stop it by pid."""
+    yield
+    while Load.started:
+        proc = Load.started.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
 def rolling(d, *names):
     return d.ctl("restart", "--rolling", *names, client="corralctl", timeout=120)
 
@@ -73,7 +78,7 @@ def test_rolling_restart_under_load_fails_no_request(daemon_factory):
     port = free_port()
     d = daemon_factory("corral", program(port))
     first = d.wait_state("web", "RUNNING", timeout=30)["pid"]
-    wait_for(lambda: get(port).startswith("pid"))
+    wait_for(lambda: http_get(port).startswith("pid"))
     load = Load(port, 10)
     pids = [first]
     for _ in range(3):
@@ -106,7 +111,7 @@ def test_failed_replacement_keeps_the_old_process_serving(daemon_factory, tmp_pa
         expect = "not ready after 3 seconds"
     d = daemon_factory("corral", program(port, extra, command=command))
     pid = d.wait_state("web", "RUNNING", timeout=30)["pid"]
-    wait_for(lambda: get(port).startswith("pid"))
+    wait_for(lambda: http_get(port).startswith("pid"))
     flag.write_text("")
     load = Load(port, 8)
     code, out, err = rolling(d, "web")
@@ -129,7 +134,7 @@ def test_seed_app_on_a_corral_socket_restarts_20_times_under_load(daemon_factory
     command = "{g} --preload --workers 2 --graceful-timeout 5 --chdir {dir} app:app".format(g=GUNICORN, dir=app_dir)
     d = daemon_factory("corral", program(port, command=command, name="techcoil-flask-app"))
     d.wait_state("techcoil-flask-app", "RUNNING", timeout=30)
-    wait_for(lambda: urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=5).read() == b"SUCCESS")
+    wait_for(lambda: http_get(port) == "SUCCESS")
     load = Load(port, 45)
     pids = set()
     for _ in range(20):
@@ -161,7 +166,7 @@ def test_update_of_a_changed_program_on_sockets_rolls(daemon_factory):
     port = free_port()
     d = daemon_factory("corral", program(port, 'environment=APP_VERSION="1"'))
     old = d.wait_state("web", "RUNNING", timeout=30)["pid"]
-    wait_for(lambda: get(port).endswith("version 1\n"))
+    wait_for(lambda: http_get(port).endswith("version 1\n"))
     with open(d.conf) as f:
         text = f.read()
     d.write_config(text.replace('APP_VERSION="1"', 'APP_VERSION="2"'))
@@ -170,7 +175,7 @@ def test_update_of_a_changed_program_on_sockets_rolls(daemon_factory):
     assert code == 0, (out, err)
     assert "web: updated process group without a gap" in out
     assert d.info("web")["pid"] != old
-    assert get(port).endswith("version 2\n")
+    assert http_get(port).endswith("version 2\n")
     requests, failures, wrk_out = load.result()
     assert failures == 0, wrk_out
     # nothing left to update

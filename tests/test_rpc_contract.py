@@ -14,6 +14,7 @@ supervisord fails the way the document says.
 Run: CORRAL_BIN_DIR=target-rpc/debug .venv/bin/python -m pytest tests/test_rpc_contract.py
 """
 
+import base64
 import datetime
 import hashlib
 import os
@@ -25,7 +26,7 @@ from xml.parsers.expat import ExpatError
 
 import pytest
 
-from harness import Daemon, free_port, wait_for
+from harness import PY, Daemon, free_port, http_parse, wait_for
 
 # --- the shared configuration ----------------------------------------------------------
 
@@ -153,7 +154,7 @@ def outcome(d, method, *args):
         return ("fault", f.faultCode, norm(f.faultString, d))
     except xmlrpc.client.ProtocolError as e:
         return ("http", e.errcode)
-    except ExpatError as e:
+    except ExpatError:
         return ("error", "ExpatError")
 
 
@@ -214,10 +215,9 @@ def start_pair(make, programs=PROGRAMS, states=SETTLED, **kw):
     return Pair(sup, cor)
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    """A module-wide pair for calls that change nothing."""
-    base = tmp_path_factory.mktemp("contract")
+def module_pair(tmp_path_factory, name, programs, states):
+    """start_pair for a module-scoped fixture: yields the Pair, stops both at the end."""
+    base = tmp_path_factory.mktemp(name)
     daemons = []
 
     def make(kind, programs, start=False, subdir=None, **kw):
@@ -226,12 +226,18 @@ def pair(tmp_path_factory):
         return d
 
     try:
-        # Without `backoff`: whole-daemon answers (getAllProcessInfo, signalAllProcesses)
-        # would race with its STARTING/BACKOFF flapping.
-        yield start_pair(make, PROGRAMS_STEADY)
+        yield start_pair(make, programs, states)
     finally:
         for d in daemons:
             d.stop()
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """A module-wide pair for calls that change nothing."""
+    # Without `backoff`: whole-daemon answers (getAllProcessInfo, signalAllProcesses)
+    # would race with its STARTING/BACKOFF flapping.
+    yield from module_pair(tmp_path_factory, "contract", PROGRAMS_STEADY, SETTLED)
 
 
 @pytest.fixture
@@ -567,12 +573,6 @@ def test_backoff_state(fresh):
     assert s["spawnerr"] == "Exited too quickly (process log may have details)"
 
 
-def main_log_lines(text):
-    """Main log text without timestamps, pids and paths, for content comparisons."""
-    text = re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", "", text, flags=re.M)
-    return text
-
-
 def test_read_main_log(pair):
     for d in pair.both:
         proxy = d.rpc()
@@ -769,7 +769,7 @@ def test_group_forms(fresh):
 
 
 def test_start_and_stop_all(fresh):
-    p = fresh(PROGRAMS_STEADY, {k: v for k, v in SETTLED.items()})
+    p = fresh(PROGRAMS_STEADY, dict(SETTLED))
     p.same_unordered("supervisor.stopAllProcesses")
     p.same("supervisor.getAllProcessInfo")
     p.same("supervisor.stopAllProcesses")  # nothing running: []
@@ -860,8 +860,7 @@ while True:
 
 
 def test_config_variety_and_remote_events(daemon_factory):
-    import sys
-    programs = VARIED.replace("{python}", sys.executable)
+    programs = VARIED.replace("{python}", PY)
     sup = daemon_factory("supervisord", programs, start=False, subdir="supervisord")
     cor = daemon_factory("corral", programs, start=False, subdir="corral")
     for d in (sup, cor):
@@ -1064,18 +1063,6 @@ def test_restart(fresh):
 
 # --- HTTP ------------------------------------------------------------------------------
 
-def http_parse(raw):
-    """(status, headers dict (lower-case names), body) of the first response in `raw`."""
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    return status, headers, body
-
-
 def post_bytes(body, version="1.1", extra=""):
     return ("POST /RPC2 HTTP/%s\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
             "Content-Length: %d\r\n%s\r\n" % (version, len(body), extra)).encode() + body
@@ -1086,18 +1073,7 @@ GET_VERSION = xmlrpc.client.dumps((), "supervisor.getAPIVersion").encode()
 
 @pytest.fixture(scope="module")
 def http_pair(tmp_path_factory):
-    base = tmp_path_factory.mktemp("http")
-    daemons = [Daemon(kind, base / kind, PROGRAMS) for kind in ("supervisord", "corral")]
-    try:
-        for d in daemons:
-            prepare(d)
-            d.start()
-        for d in daemons:
-            settle(d, {"exits": "EXITED", "cat": "RUNNING"})
-        yield Pair(*daemons)
-    finally:
-        for d in daemons:
-            d.stop()
+    yield from module_pair(tmp_path_factory, "http", PROGRAMS, {"exits": "EXITED", "cat": "RUNNING"})
 
 
 @pytest.mark.parametrize("name,request_bytes,status", [
@@ -1301,7 +1277,6 @@ def test_logtail_streams(http_pair):
     ("s3cret", "{SHA}" + hashlib.sha1(b"s3cret").hexdigest()),
 ], ids=["plain", "sha"])
 def test_inet_auth(daemon_factory, password, config_password):
-    import base64
     for kind in ("supervisord", "corral"):
         d = daemon_factory(kind, PROGRAMS, start=False, subdir=kind, unix=False,
                            inet_port=free_port(), inet_username="user",
@@ -1332,7 +1307,6 @@ def test_inet_auth(daemon_factory, password, config_password):
 
 
 def test_unix_socket_auth(daemon_factory):
-    import base64
     # An inet server without auth to drive the daemon, and a unix one with auth to test.
     programs = PROGRAMS + "\n[unix_http_server]\nfile={here}/auth.sock\nusername=u\n" \
                           "password={SHA}%s\n" % hashlib.sha1(b"pw").hexdigest()
@@ -1343,17 +1317,9 @@ def test_unix_socket_auth(daemon_factory):
         d.start()
 
         def ask(extra):
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(10)
-            s.connect(os.path.join(d.dir, "auth.sock"))
-            s.sendall(post_bytes(GET_VERSION, "1.0", extra))
-            raw = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                raw += chunk
-            s.close()
+            raw, timed_out = d.http_raw(post_bytes(GET_VERSION, "1.0", extra), timeout=10,
+                                        unix_path=os.path.join(d.dir, "auth.sock"))
+            assert not timed_out, "%s did not close the connection" % d.kind
             return http_parse(raw)
 
         status, headers, _ = ask("")

@@ -12,9 +12,7 @@ import signal
 import textwrap
 import urllib.request
 
-import pytest
-
-from harness import free_port, pid_alive, wait_for
+from harness import PY, free_port, pid_alive, read_text, wait_for
 
 APP = '''
 from flask import Flask
@@ -66,7 +64,8 @@ def tree_pids(pgid):
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                fields = open("/proc/%s/stat" % entry).read().rsplit(")", 1)[1].split()
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
             if int(fields[2]) == pgid:
@@ -75,9 +74,8 @@ def tree_pids(pgid):
 
 
 def test_restart_again_and_again_under_corrald(daemon_factory, tmp_path):
-    import sys
     port = free_port()
-    app_dir = make_app(tmp_path, sys.executable)
+    app_dir = make_app(tmp_path, PY)
     d = daemon_factory("corral", config(app_dir, port))
     wait_for(lambda: serves(port), timeout=20, what="the app to serve")
     name = "techcoil-flask-app"
@@ -89,15 +87,15 @@ def test_restart_again_and_again_under_corrald(daemon_factory, tmp_path):
         assert not pid_alive(old)
         wait_for(lambda: serves(port), timeout=20, what="the app to serve after restart %d" % i)
         assert d.state(name) == "RUNNING"
-    assert "Address already in use" not in open(d.info(name)["stderr_logfile"]).read()
+    with open(d.info(name)["stderr_logfile"]) as f:
+        assert "Address already in use" not in f.read()
     assert "sending SIGTERM to leftover process" in d.mainlog()
 
 
 def test_supervisord_fails_the_same_restart(daemon_factory, tmp_path):
     """The reference: supervisord 4.3.0 fails this scenario (so the test above can fail)."""
-    import sys
     port = free_port()
-    app_dir = make_app(tmp_path, sys.executable)
+    app_dir = make_app(tmp_path, PY)
     d = daemon_factory("supervisord", config(app_dir, port))
     name = "techcoil-flask-app"
     pgids = set()
@@ -109,7 +107,7 @@ def test_supervisord_fails_the_same_restart(daemon_factory, tmp_path):
             d.ctl("restart", name)
             try:
                 wait_for(lambda: d.state(name) in ("BACKOFF", "FATAL") or
-                         "Address already in use" in open(d.info(name)["stderr_logfile"]).read(),
+                         "Address already in use" in read_text(d.info(name)["stderr_logfile"]),
                          timeout=10)
                 failed = True
                 break

@@ -125,27 +125,19 @@ pub fn parse_readiness(v: &str) -> Result<Readiness, String> {
 /// `[socket:NAME]` sections, in file order.
 pub(crate) fn sockets(l: &mut Loader<'_>) -> Vec<SocketConfig> {
     let mut out: Vec<SocketConfig> = Vec::new();
+    let names = str_map(&[("here", &l.here), ("host_node_name", &l.node)]);
     for section in l.ini.section_names() {
-        let Some(raw) = section.strip_prefix("socket:") else {
+        if !section.starts_with("socket:") {
             continue;
-        };
-        let name = match dt::process_or_group_name(raw) {
-            Ok(n) => n,
-            Err(e) => {
-                let loc = l.section_loc(&section);
-                l.error_at(loc, e.message, false);
-                continue;
-            }
+        }
+        let Some(name) = l.section_name(&section) else {
+            continue;
         };
         if out.iter().any(|s| s.name == name) {
             let loc = l.section_loc(&section);
             l.error_at(loc, format!("socket name {name} is defined twice"), false);
             continue;
         }
-        let names = str_map(&[
-            ("here", &l.here.clone()),
-            ("host_node_name", &l.node.clone()),
-        ]);
         let listen = match l.get(&section, "listen", None, &names, true) {
             Ok(Some(v)) => v,
             Ok(None) => {
@@ -308,7 +300,7 @@ impl ProgramExtras {
 
 /// `[supervisord] statefile=`, default `<pidfile>.state`.
 pub(crate) fn statefile(l: &mut Loader<'_>, sup: &SupervisordConfig) -> String {
-    let names = str_map(&[("here", &l.here.clone())]);
+    let names = l.here_names();
     match l.get("supervisord", "statefile", None, &names, true) {
         Ok(Some(v)) => pypath::normalize_path(&v, l.host, &l.cwd),
         _ => format!("{}.state", sup.pidfile),
@@ -427,12 +419,15 @@ fn gunicorn_warning(l: &mut Loader<'_>, p: &ProcessConfig) {
     // `--bind fd://N` for the same fd makes it open that fd twice and fail with EBADF.
     if !p.sockets.is_empty() && args.iter().any(|a| a.contains("fd://")) {
         let loc = l.loc(&p.section, "command");
-        l.corral_warning(format!(
-            "{}:{}: [{}] runs gunicorn with --bind fd://N and sockets=: gunicorn also takes              the sockets from LISTEN_FDS, opens the fd twice and fails (Bad file descriptor);              drop --bind, gunicorn serves on the sockets it is given",
-            loc.file.unwrap_or_default(),
-            loc.line.unwrap_or(0),
-            p.section
-        ));
+        l.corral_warning_at(
+            &loc,
+            &format!(
+                "[{}] runs gunicorn with --bind fd://N and sockets=: gunicorn also takes \
+                 the sockets from LISTEN_FDS, opens the fd twice and fails (Bad file \
+                 descriptor); drop --bind, gunicorn serves on the sockets it is given",
+                p.section
+            ),
+        );
     }
     if p.stopsignal != libc::SIGTERM {
         return;
@@ -451,15 +446,15 @@ fn gunicorn_warning(l: &mut Loader<'_>, p: &ProcessConfig) {
     }
     let loc = l.loc(&p.section, "stopwaitsecs");
     let suggest = timeout + 5;
-    l.corral_warning(format!(
-        "{}:{}: [{}] runs gunicorn, which drains in-flight requests for up to {timeout} s after \
-         SIGTERM ({source}), but stopwaitsecs={}: corral would SIGKILL gunicorn mid-drain; set \
-         stopwaitsecs={suggest} (the graceful timeout plus a margin)",
-        loc.file.unwrap_or_default(),
-        loc.line.unwrap_or(0),
-        p.section,
-        p.stopwaitsecs
-    ));
+    l.corral_warning_at(
+        &loc,
+        &format!(
+            "[{}] runs gunicorn, which drains in-flight requests for up to {timeout} s after \
+             SIGTERM ({source}), but stopwaitsecs={}: corral would SIGKILL gunicorn mid-drain; \
+             set stopwaitsecs={suggest} (the graceful timeout plus a margin)",
+            p.section, p.stopwaitsecs
+        ),
+    );
 }
 
 const PROGRAM_SUPERVISOR_KEYS: &[&str] = &[
@@ -561,10 +556,10 @@ fn section_kind(name: &str) -> Option<&str> {
 /// What supervisord drops silently (for the view), and corral's warnings about it.
 pub(crate) fn meta_and_warnings(l: &mut Loader<'_>) -> Meta {
     let mut meta = Meta::default();
-    let mut warnings = Vec::new();
+    // (file, line, message): collected while the ini is borrowed, then recorded.
+    let mut warnings: Vec<(String, usize, String)> = Vec::new();
     for section in l.ini.sections() {
         let name = section.name.as_str();
-        let at = format!("{}:{}", section.file, section.line);
         let Some(kind) = section_kind(name) else {
             meta.sections_ignored.push(name.to_string());
             let corral_reads = name.starts_with("socket:");
@@ -576,8 +571,10 @@ pub(crate) fn meta_and_warnings(l: &mut Loader<'_>) -> Meta {
                 } else {
                     ""
                 };
-                warnings.push(format!(
-                    "{at}: [{name}] is not a section supervisord or corral reads; ignored{hint}"
+                warnings.push((
+                    section.file.clone(),
+                    section.line,
+                    format!("[{name}] is not a section supervisord or corral reads; ignored{hint}"),
                 ));
             }
             continue;
@@ -602,9 +599,10 @@ pub(crate) fn meta_and_warnings(l: &mut Loader<'_>) -> Meta {
                 continue;
             }
             if let Some(o) = l.ini.get(name, k) {
-                warnings.push(format!(
-                    "{}:{}: [{name}] {k}: unknown option, ignored (supervisord ignores it too)",
-                    o.file, o.line
+                warnings.push((
+                    o.file.clone(),
+                    o.line,
+                    format!("[{name}] {k}: unknown option, ignored (supervisord ignores it too)"),
                 ));
             }
         }
@@ -615,12 +613,13 @@ pub(crate) fn meta_and_warnings(l: &mut Loader<'_>) -> Meta {
         }
     }
     for section in l.ini.sections() {
-        if let Some(_raw) = section.name.strip_prefix("socket:") {
+        if section.name.starts_with("socket:") {
             for o in l.ini.options(&section.name) {
                 if !SOCKET_KEYS.contains(&o.key.as_str()) {
-                    warnings.push(format!(
-                        "{}:{}: [{}] {}: unknown option, ignored",
-                        o.file, o.line, section.name, o.key
+                    warnings.push((
+                        o.file.clone(),
+                        o.line,
+                        format!("[{}] {}: unknown option, ignored", section.name, o.key),
                     ));
                 }
             }
@@ -633,20 +632,22 @@ pub(crate) fn meta_and_warnings(l: &mut Loader<'_>) -> Meta {
             .get(&cut.section, &cut.key)
             .is_some_and(|o| o.file == cut.file && o.line <= cut.line);
         if wins {
-            warnings.push(format!(
-                "{}:{}: [{}] {}: an inline comment cuts a quoted value: `{}` is dropped \
-                 (supervisord drops it too; remove the whitespace before the '{}')",
-                cut.file,
+            warnings.push((
+                cut.file.clone(),
                 cut.line,
-                cut.section,
-                cut.key,
-                cut.dropped,
-                cut.dropped.chars().next().unwrap_or(';')
+                format!(
+                    "[{}] {}: an inline comment cuts a quoted value: `{}` is dropped \
+                     (supervisord drops it too; remove the whitespace before the '{}')",
+                    cut.section,
+                    cut.key,
+                    cut.dropped,
+                    cut.dropped.chars().next().unwrap_or(';')
+                ),
             ));
         }
     }
-    for w in warnings {
-        l.corral_warning(w);
+    for (file, line, message) in warnings {
+        l.corral_warning(&file, line, &message);
     }
     meta
 }

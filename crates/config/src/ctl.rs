@@ -4,6 +4,7 @@
 use crate::error::ConfigError;
 use crate::host::Host;
 use crate::ini::Ini;
+use crate::loader::{environ_expansions, unreadable};
 use crate::model::CtlSettings;
 use crate::pyformat::{self, Expansions, PyVal};
 use crate::{datatypes as dt, pypath};
@@ -41,23 +42,9 @@ pub fn load_ctl(path: &str, host: &dyn Host) -> Result<CtlSettings, Vec<ConfigEr
         message,
         host_dependent: false,
     };
-    let bytes = match host.read_file(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(vec![err(
-                None,
-                None,
-                format!("could not find config file {path}"),
-            )]);
-        }
-        Err(e) => {
-            return Err(vec![err(
-                None,
-                None,
-                format!("could not read config file {path}: {e}"),
-            )]);
-        }
-    };
+    let bytes = host
+        .read_file(path)
+        .map_err(|e| vec![err(None, None, unreadable(path, &e))])?;
     let text = String::from_utf8(bytes)
         .map_err(|_| vec![err(None, None, "the file is not valid UTF-8".into())])?;
     let mut ini = Ini::new();
@@ -75,11 +62,7 @@ pub fn load_ctl(path: &str, host: &dyn Host) -> Result<CtlSettings, Vec<ConfigEr
         ));
         return Err(errors);
     }
-    let environ: Expansions = host
-        .env_vars()
-        .into_iter()
-        .map(|(k, v)| (format!("ENV_{k}"), PyVal::Str(v)))
-        .collect();
+    let environ = environ_expansions(host);
     let mut with_here = environ.clone();
     with_here.insert("here".into(), PyVal::Str(here.clone()));
     let mut get = |key: &str, names: &Expansions| -> Option<String> {

@@ -123,58 +123,43 @@ pub fn dict_of_key_value_pairs(arg: &str) -> DtResult<Vec<(String, String)>> {
                 "Unexpected end of key/value pairs in value '{arg}'"
             )));
         }
-        let value = kv[2].trim_matches(['\'', '"']).to_string();
-        match out.iter_mut().find(|(k, _)| *k == kv[0]) {
-            Some(slot) => slot.1 = value,
-            None => out.push((kv[0].clone(), value)),
-        }
+        set_pair(&mut out, &kv[0], kv[2].trim_matches(['\'', '"']));
         i += 4;
     }
     Ok(out)
 }
 
-/// Where [`dict_of_key_value_pairs`] reads something other than what was written: the
-/// pairs a person means (split at commas outside quotes, then at the first `=`) compared
-/// with supervisord's shlex reading. `A=$HOME` becomes `A=$`, `P=abc#123,B=2` loses
-/// everything after the `#`, `Q=x y` becomes `Q=x`. One line per affected key; empty when
-/// the two agree (or when supervisord refuses the value outright, which is an error
-/// reported elsewhere).
-pub fn environment_mangling(arg: &str) -> Vec<String> {
-    let Ok(read) = dict_of_key_value_pairs(arg) else {
-        return Vec::new();
-    };
-    let mut meant: Vec<(String, String)> = Vec::new();
-    let mut part = String::new();
-    let mut quote: Option<char> = None;
-    let mut parts = Vec::new();
-    for c in arg.chars() {
-        match (quote, c) {
-            (None, ',') => parts.push(std::mem::take(&mut part)),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                part.push(c);
-            }
-            (Some(q), _) if q == c => {
-                quote = None;
-                part.push(c);
-            }
-            _ => part.push(c),
-        }
+/// `dict[key] = value` on pairs kept in insertion order.
+fn set_pair(pairs: &mut Vec<(String, String)>, key: &str, value: &str) {
+    match pairs.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value.to_string(),
+        None => pairs.push((key.to_string(), value.to_string())),
     }
-    parts.push(part);
-    for p in parts {
-        let p = p.trim();
-        if p.is_empty() {
-            continue;
+}
+
+/// Where supervisord's reading of `environment=` (`read`, what [`dict_of_key_value_pairs`]
+/// made of `arg`) differs from what was written: the pairs a person means (split at commas
+/// outside quotes, then at the first `=`) compared with supervisord's shlex reading.
+/// `A=$HOME` becomes `A=$`, `P=abc#123,B=2` loses everything after the `#`, `Q=x y` becomes
+/// `Q=x`. One line per affected key; empty when the two agree.
+pub fn environment_mangling(arg: &str, read: &[(String, String)]) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut quote: Option<char> = None;
+    for c in arg.chars() {
+        match quote {
+            None if c == ',' => {
+                parts.push(String::new());
+                continue;
+            }
+            None if c == '\'' || c == '"' => quote = Some(c),
+            Some(q) if q == c => quote = None,
+            _ => {}
         }
-        let Some((k, v)) = p.split_once('=') else {
-            continue;
-        };
-        let value = v.trim().trim_matches(['\'', '"']).to_string();
-        match meant.iter_mut().find(|(mk, _)| mk == k.trim()) {
-            Some(slot) => slot.1 = value,
-            None => meant.push((k.trim().to_string(), value)),
-        }
+        parts.last_mut().expect("never empty").push(c);
+    }
+    let mut meant: Vec<(String, String)> = Vec::new();
+    for (k, v) in parts.iter().filter_map(|p| p.trim().split_once('=')) {
+        set_pair(&mut meant, k.trim(), v.trim().trim_matches(['\'', '"']));
     }
     let mut out = Vec::new();
     for (k, v) in &meant {
@@ -184,7 +169,7 @@ pub fn environment_mangling(arg: &str) -> Vec<String> {
             Some(_) => {}
         }
     }
-    for (k, v) in &read {
+    for (k, v) in read {
         if !meant.iter().any(|(mk, _)| mk == k) {
             out.push(format!("{k}={v} appears, taken from inside another value"));
         }
@@ -417,6 +402,12 @@ mod tests {
 
     #[test]
     fn environment_mangling_names_what_is_lost() {
+        // As the loader calls it: only on a value supervisord accepts.
+        let environment_mangling = |arg: &str| {
+            dict_of_key_value_pairs(arg)
+                .map(|read| environment_mangling(arg, &read))
+                .unwrap_or_default()
+        };
         assert!(environment_mangling(r#"A="x y",B='$HOME',C=1.5,D=/a:/b"#).is_empty());
         assert_eq!(environment_mangling("A=$HOME"), ["A=$HOME becomes A=$"]);
         assert_eq!(

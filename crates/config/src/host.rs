@@ -99,6 +99,38 @@ unsafe fn user_entry(pw: &libc::passwd) -> UserEntry {
     }
 }
 
+/// A `getpw*_r` call (`call(record, buffer, result)` returns its error number), with a
+/// growing buffer.
+fn lookup_user(
+    call: impl Fn(&mut libc::passwd, &mut [libc::c_char], &mut *mut libc::passwd) -> libc::c_int,
+) -> Option<UserEntry> {
+    with_buffer(|buf| {
+        // SAFETY: all-zero is a valid passwd (plain integers and null pointers).
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        match call(&mut pw, buf, &mut result) {
+            // SAFETY: on success with a non-null result, pw holds a record pointing into buf.
+            0 => Ok((!result.is_null()).then(|| unsafe { user_entry(&pw) })),
+            rc => Err(rc),
+        }
+    })
+}
+
+/// A `getgr*_r` call, as [`lookup_user`]: the group's gid.
+fn lookup_group(
+    call: impl Fn(&mut libc::group, &mut [libc::c_char], &mut *mut libc::group) -> libc::c_int,
+) -> Option<u32> {
+    with_buffer(|buf| {
+        // SAFETY: all-zero is a valid group record (integers and null pointers).
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        match call(&mut gr, buf, &mut result) {
+            0 => Ok((!result.is_null()).then_some(gr.gr_gid)),
+            rc => Err(rc),
+        }
+    })
+}
+
 impl Host for RealHost {
     fn read_file(&self, path: &str) -> io::Result<Vec<u8>> {
         std::fs::read(path)
@@ -130,79 +162,31 @@ impl Host for RealHost {
 
     fn user_by_name(&self, name: &str) -> Option<UserEntry> {
         let cname = cstr(name)?;
-        with_buffer(|buf| {
-            // SAFETY: all-zero is a valid passwd (plain integers and null pointers).
-            let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-            let mut result: *mut libc::passwd = std::ptr::null_mut();
-            // SAFETY: every pointer is valid for the call; buf outlives the use of pw.
-            let rc = unsafe {
-                libc::getpwnam_r(
-                    cname.as_ptr(),
-                    &mut pw,
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    &mut result,
-                )
-            };
-            if rc != 0 {
-                return Err(rc);
-            }
-            // SAFETY: on success with a non-null result, pw holds a record pointing into buf.
-            Ok((!result.is_null()).then(|| unsafe { user_entry(&pw) }))
+        lookup_user(|pw, buf, result| {
+            // SAFETY: every pointer is valid for the call.
+            unsafe { libc::getpwnam_r(cname.as_ptr(), pw, buf.as_mut_ptr(), buf.len(), result) }
         })
     }
 
     fn user_by_uid(&self, uid: u32) -> Option<UserEntry> {
-        with_buffer(|buf| {
-            // SAFETY: all-zero is a valid passwd (plain integers and null pointers).
-            let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-            let mut result: *mut libc::passwd = std::ptr::null_mut();
-            // SAFETY: every pointer is valid for the call; buf outlives the use of pw.
-            let rc =
-                unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) };
-            if rc != 0 {
-                return Err(rc);
-            }
-            // SAFETY: on success with a non-null result, pw holds a record pointing into buf.
-            Ok((!result.is_null()).then(|| unsafe { user_entry(&pw) }))
+        lookup_user(|pw, buf, result| {
+            // SAFETY: every pointer is valid for the call.
+            unsafe { libc::getpwuid_r(uid, pw, buf.as_mut_ptr(), buf.len(), result) }
         })
     }
 
     fn group_by_name(&self, name: &str) -> Option<u32> {
         let cname = cstr(name)?;
-        with_buffer(|buf| {
-            // SAFETY: all-zero is a valid group record (integers and null pointers).
-            let mut gr: libc::group = unsafe { std::mem::zeroed() };
-            let mut result: *mut libc::group = std::ptr::null_mut();
+        lookup_group(|gr, buf, result| {
             // SAFETY: every pointer is valid for the call.
-            let rc = unsafe {
-                libc::getgrnam_r(
-                    cname.as_ptr(),
-                    &mut gr,
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    &mut result,
-                )
-            };
-            if rc != 0 {
-                return Err(rc);
-            }
-            Ok((!result.is_null()).then_some(gr.gr_gid))
+            unsafe { libc::getgrnam_r(cname.as_ptr(), gr, buf.as_mut_ptr(), buf.len(), result) }
         })
     }
 
     fn group_exists(&self, gid: u32) -> bool {
-        with_buffer(|buf| {
-            // SAFETY: all-zero is a valid group record (integers and null pointers).
-            let mut gr: libc::group = unsafe { std::mem::zeroed() };
-            let mut result: *mut libc::group = std::ptr::null_mut();
+        lookup_group(|gr, buf, result| {
             // SAFETY: every pointer is valid for the call.
-            let rc =
-                unsafe { libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr(), buf.len(), &mut result) };
-            if rc != 0 {
-                return Err(rc);
-            }
-            Ok((!result.is_null()).then_some(()))
+            unsafe { libc::getgrgid_r(gid, gr, buf.as_mut_ptr(), buf.len(), result) }
         })
         .is_some()
     }

@@ -36,17 +36,11 @@ pub struct IniSection {
     options: Vec<IniOption>,
 }
 
-impl IniSection {
-    fn find(&self, key: &str) -> Option<usize> {
-        self.options.iter().position(|o| o.key == key)
-    }
-
-    /// Python dict semantics: a new key goes last, an existing key keeps its place.
-    fn assign(&mut self, opt: IniOption) {
-        match self.find(&opt.key) {
-            Some(i) => self.options[i] = opt,
-            None => self.options.push(opt),
-        }
+/// Python dict semantics: a new key goes last, an existing key keeps its place.
+fn assign(options: &mut Vec<IniOption>, opt: IniOption) {
+    match options.iter().position(|o| o.key == opt.key) {
+        Some(i) => options[i] = opt,
+        None => options.push(opt),
     }
 }
 
@@ -217,6 +211,12 @@ impl Ini {
         self.last_headers.clear();
         for (idx, line) in python_lines(text).iter().enumerate() {
             let lineno = idx + 1;
+            let error = |kind| IniError {
+                kind,
+                source: fpname.to_string(),
+                line: lineno,
+                text: line.clone(),
+            };
             let chars: Vec<char> = line.chars().collect();
             let mut comment_start = inline_comment_start(&chars);
             let stripped = pystr::strip(line);
@@ -237,12 +237,8 @@ impl Ini {
             if value.is_empty() {
                 // empty_lines_in_values: a blank line (not a comment) is part of the value.
                 if comment_start.is_none() {
-                    if let Some(name) = optname.as_ref().filter(|n| !n.is_empty()) {
-                        if let Some(opt) = self.cursor_option(&cursect, name) {
-                            if let Some(p) = opt.pending.as_mut() {
-                                p.push(String::new());
-                            }
-                        }
+                    if let Some(p) = self.pending_lines(&cursect, optname.as_deref()) {
+                        p.push(String::new());
                     }
                 }
                 continue;
@@ -252,14 +248,12 @@ impl Ini {
                 && optname.as_deref().is_some_and(|n| !n.is_empty())
                 && cur_indent > indent_level;
             if continuation {
-                let name = optname.clone().unwrap_or_default();
                 if let Some(dropped) = cut {
-                    self.record_cut(&cursect, file, lineno, &name, dropped);
+                    let name = optname.as_deref().unwrap_or_default();
+                    self.record_cut(&cursect, file, lineno, name, dropped);
                 }
-                if let Some(opt) = self.cursor_option(&cursect, &name) {
-                    if let Some(p) = opt.pending.as_mut() {
-                        p.push(value);
-                    }
+                if let Some(p) = self.pending_lines(&cursect, optname.as_deref()) {
+                    p.push(value);
                 }
                 continue;
             }
@@ -293,24 +287,14 @@ impl Ini {
                 continue;
             }
             if matches!(cursect, Cursor::None) {
-                errors.push(IniError {
-                    kind: IniErrorKind::MissingSectionHeader,
-                    source: fpname.to_string(),
-                    line: lineno,
-                    text: line.clone(),
-                });
+                errors.push(error(IniErrorKind::MissingSectionHeader));
                 skipping = true;
                 continue;
             }
             match split_option(&value) {
                 Some((option, optval)) => {
                     if option.is_empty() {
-                        errors.push(IniError {
-                            kind: IniErrorKind::Parsing,
-                            source: fpname.to_string(),
-                            line: lineno,
-                            text: line.clone(),
-                        });
+                        errors.push(error(IniErrorKind::Parsing));
                     }
                     let key = pystr::lower(&option);
                     if let Some(dropped) = cut {
@@ -324,21 +308,13 @@ impl Ini {
                         pending: Some(vec![pystr::strip(&optval).to_string()]),
                     };
                     match cursect {
-                        Cursor::Defaults => match self.defaults.iter().position(|o| o.key == key) {
-                            Some(i) => self.defaults[i] = opt,
-                            None => self.defaults.push(opt),
-                        },
-                        Cursor::Section(i) => self.sections[i].assign(opt),
+                        Cursor::Defaults => assign(&mut self.defaults, opt),
+                        Cursor::Section(i) => assign(&mut self.sections[i].options, opt),
                         Cursor::None => {}
                     }
                     optname = Some(key);
                 }
-                None => errors.push(IniError {
-                    kind: IniErrorKind::Parsing,
-                    source: fpname.to_string(),
-                    line: lineno,
-                    text: line.clone(),
-                }),
+                None => errors.push(error(IniErrorKind::Parsing)),
             }
         }
         self.join_multiline_values();
@@ -372,12 +348,15 @@ impl Ini {
         &self.cut_quotes
     }
 
-    fn cursor_option(&mut self, cursect: &Cursor, name: &str) -> Option<&mut IniOption> {
-        match cursect {
-            Cursor::None => None,
-            Cursor::Defaults => self.defaults.iter_mut().find(|o| o.key == name),
-            Cursor::Section(i) => self.sections[*i].options.iter_mut().find(|o| o.key == name),
-        }
+    /// The lines of the value being read (option `name` of the current section), if any.
+    fn pending_lines(&mut self, cursect: &Cursor, name: Option<&str>) -> Option<&mut Vec<String>> {
+        let name = name.filter(|n| !n.is_empty())?;
+        let options = match cursect {
+            Cursor::None => return None,
+            Cursor::Defaults => &mut self.defaults,
+            Cursor::Section(i) => &mut self.sections[*i].options,
+        };
+        options.iter_mut().find(|o| o.key == name)?.pending.as_mut()
     }
 
     /// `_join_multiline_values`: `'\n'.join(lines).rstrip()`.
@@ -438,7 +417,7 @@ impl Ini {
         };
         let mut out: Vec<&IniOption> = s.options.iter().collect();
         for d in &self.defaults {
-            if s.find(&d.key).is_none() {
+            if !s.options.iter().any(|o| o.key == d.key) {
                 out.push(d);
             }
         }
@@ -464,7 +443,7 @@ impl Ini {
                 pending: None,
             },
         };
-        self.sections[i].assign(opt);
+        assign(&mut self.sections[i].options, opt);
     }
 
     /// supervisord's `expand_here`: textual replacement of `%(here)s` in every value of

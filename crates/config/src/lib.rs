@@ -92,16 +92,16 @@ impl Loaded {
     /// `--strict`: corral's warnings count as errors (a CI check that wants a config
     /// with nothing supervisord would silently lose).
     pub fn strict(mut self) -> Self {
-        let warnings = std::mem::take(&mut self.corral_warnings);
-        self.errors
-            .extend(warnings.into_iter().map(|w| ConfigError {
-                file: None,
-                line: None,
-                section: None,
-                option: None,
-                message: format!("{w} (an error with --strict)"),
-                host_dependent: false,
-            }));
+        // A warning names its own place (`FILE:LINE: ...`): it is the whole message.
+        let warnings = self.corral_warnings.drain(..).map(|w| ConfigError {
+            file: None,
+            line: None,
+            section: None,
+            option: None,
+            message: format!("{w} (an error with --strict)"),
+            host_dependent: false,
+        });
+        self.errors.extend(warnings);
         self
     }
 
@@ -115,11 +115,5 @@ impl Loaded {
 /// Read `path` (and its includes) as supervisord would, with `overrides` from the command
 /// line. The working directory, environment and users are `host`'s.
 pub fn load(path: &str, host: &dyn host::Host, overrides: &Overrides) -> Loaded {
-    let out = loader::Loader::new(path, host).run(overrides);
-    Loaded {
-        config: out.config,
-        errors: out.errors,
-        corral_warnings: out.corral_warnings,
-        meta: out.meta,
-    }
+    loader::Loader::new(path, host).run(overrides)
 }

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use crate::datatypes::{self as dt, DtError, DtResult, LogfileName};
 use crate::error::ConfigError;
 use crate::host::Host;
-use crate::ini::{Ini, IniErrorKind};
+use crate::ini::Ini;
 use crate::model::*;
 use crate::pyformat::{self, Expansions, PyVal};
-use crate::{Overrides, corral, pypath, pystr};
+use crate::{Loaded, Overrides, corral, pypath, pystr};
 
 /// supervisord's event type names (`supervisor.events.EventTypes`).
 pub(crate) const EVENT_TYPES: &[&str] = &[
@@ -70,13 +70,6 @@ pub(crate) struct Meta {
     pub options_ignored: BTreeMap<String, Vec<String>>,
 }
 
-pub(crate) struct Outcome {
-    pub config: Option<Config>,
-    pub errors: Vec<ConfigError>,
-    pub corral_warnings: Vec<String>,
-    pub meta: Meta,
-}
-
 pub(crate) struct Loader<'h> {
     pub host: &'h dyn Host,
     pub cwd: String,
@@ -92,9 +85,13 @@ pub(crate) struct Loader<'h> {
     pub errors: Vec<ConfigError>,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
-    pub corral_warnings: Vec<String>,
+    /// corral's warnings, each with the place it names (`FILE:LINE: ` starts its text).
+    corral_warnings: Vec<((String, usize), String)>,
     pub files: Vec<String>,
 }
+
+/// `dt::existing_dirpath` or `dt::existing_directory`.
+type DirCheck = fn(&str, &dyn Host) -> Result<String, (String, String)>;
 
 /// A `[program:x]` value that failed: the error was recorded, use the fallback.
 pub(crate) struct Failed;
@@ -104,6 +101,23 @@ pub(crate) fn str_map(pairs: &[(&str, &str)]) -> Expansions {
         .iter()
         .map(|(k, v)| (k.to_string(), PyVal::Str(v.to_string())))
         .collect()
+}
+
+/// supervisord's `environ_expansions`: `ENV_NAME` for every variable of the environment.
+pub(crate) fn environ_expansions(host: &dyn Host) -> Expansions {
+    host.env_vars()
+        .into_iter()
+        .map(|(k, v)| (format!("ENV_{k}"), PyVal::Str(v)))
+        .collect()
+}
+
+/// Why a config file could not be read, in supervisord's words where it has them.
+pub(crate) fn unreadable(path: &str, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        format!("could not find config file {path}")
+    } else {
+        format!("could not read config file {path}: {e}")
+    }
 }
 
 fn unsigned<T: TryFrom<i64>>(v: i64) -> Result<T, String> {
@@ -120,11 +134,7 @@ impl<'h> Loader<'h> {
         let cwd = host.cwd();
         let configfile = pypath::abspath(path, &cwd);
         let here = pypath::dirname(&configfile);
-        let environ = host
-            .env_vars()
-            .into_iter()
-            .map(|(k, v)| (format!("ENV_{k}"), PyVal::Str(v)))
-            .collect();
+        let environ = environ_expansions(host);
         Loader {
             host,
             node: host.hostname(),
@@ -140,6 +150,19 @@ impl<'h> Loader<'h> {
             corral_warnings: Vec::new(),
             files: Vec::new(),
         }
+    }
+
+    /// `here` alone: the names most of supervisord's sections offer.
+    pub fn here_names(&self) -> Expansions {
+        str_map(&[("here", &self.here)])
+    }
+
+    /// `here`, `host_node_name` and the `ENV_*` names: what supervisord's own `expand()`
+    /// calls (`[include] files=`, `[supervisord] environment=`) offer.
+    fn here_node_environ(&self) -> Expansions {
+        let mut names = str_map(&[("here", &self.here), ("host_node_name", &self.node)]);
+        names.extend(self.environ.clone());
+        names
     }
 
     // ----------------------------------------------------------------- reporting
@@ -159,10 +182,29 @@ impl<'h> Loader<'h> {
         }
     }
 
-    pub fn corral_warning(&mut self, msg: String) {
-        if !self.corral_warnings.contains(&msg) {
-            self.corral_warnings.push(msg);
+    /// A corral warning about `file`, `line`: `FILE:LINE: MESSAGE`, said once.
+    pub fn corral_warning(&mut self, file: &str, line: usize, message: &str) {
+        let w = (
+            (file.to_string(), line),
+            format!("{file}:{line}: {message}"),
+        );
+        if !self.corral_warnings.contains(&w) {
+            self.corral_warnings.push(w);
         }
+    }
+
+    /// A corral warning about an option (or section) at `loc`.
+    pub fn corral_warning_at(&mut self, loc: &Loc, message: &str) {
+        let file = loc.file.as_deref().unwrap_or_default();
+        self.corral_warning(file, loc.line.unwrap_or(0), message);
+    }
+
+    /// corral's warnings in the order of the files and lines they name, as a reader fixes
+    /// them (files in the order of their names: the main file first is good enough).
+    fn take_corral_warnings(&mut self) -> Vec<String> {
+        let mut warnings = std::mem::take(&mut self.corral_warnings);
+        warnings.sort_by(|a, b| a.0.cmp(&b.0));
+        warnings.into_iter().map(|(_, w)| w).collect()
     }
 
     /// Location of an option (its own line, else its section's header).
@@ -266,15 +308,8 @@ impl<'h> Loader<'h> {
     ) -> T {
         let f = if size { dt::byte_size } else { dt::integer };
         let v = self.conv(section, key, default, names, |s| f(s).map(Some), None);
-        let Some(v) = v else { return fallback };
-        match unsigned::<T>(v) {
-            Ok(t) => t,
-            Err(msg) => {
-                let loc = self.loc(section, key);
-                self.error_at(loc, msg, false);
-                fallback
-            }
-        }
+        v.and_then(|v| self.checked_unsigned(section, key, v))
+            .unwrap_or(fallback)
     }
 
     fn bool_opt(&mut self, section: &str, key: &str, default: &str, names: &Expansions) -> bool {
@@ -282,22 +317,38 @@ impl<'h> Loader<'h> {
         self.conv(section, key, default, names, dt::boolean, fallback)
     }
 
-    fn existing_dirpath_lenient(&mut self, loc: &Loc, value: &str) -> String {
-        match dt::existing_dirpath(value, self.host) {
+    /// `value` through a directory check (`existing_dirpath`, `existing_directory`).
+    /// supervisord refuses a directory, logfile or pidfile whose directory is missing. corral
+    /// refuses it too, as a problem of this host rather than of the file, with `message`
+    /// made of the check's: the expanded value is kept (the view shows it as on a host
+    /// where the directory exists, the conformance rule) and `--check` still prints
+    /// everything else.
+    fn existing_dir(
+        &mut self,
+        loc: Loc,
+        value: &str,
+        check: DirCheck,
+        message: impl FnOnce(String) -> String,
+    ) -> String {
+        match check(value, self.host) {
             Ok(v) => v,
             Err((v, msg)) => {
-                self.missing_dir_error(loc, &msg);
+                self.error_at(loc, message(msg), true);
                 v
             }
         }
     }
 
-    /// supervisord refuses a logfile/pidfile whose directory is missing. corral refuses it
-    /// too, as a problem of this host rather than of the file: the value is kept (the view
-    /// shows it as on a host where the directory exists, the conformance rule) and
-    /// `--check` still prints everything else.
-    fn missing_dir_error(&mut self, loc: &Loc, msg: &str) {
-        self.error_at(loc.clone(), msg, true);
+    /// [`Self::existing_dir`] for the value of `section`'s `key`.
+    fn existing_dir_at(
+        &mut self,
+        section: &str,
+        key: &str,
+        value: &str,
+        check: DirCheck,
+    ) -> String {
+        let loc = self.loc(section, key);
+        self.existing_dir(loc, value, check, |msg| msg)
     }
 
     // ----------------------------------------------------------------- files
@@ -306,12 +357,7 @@ impl<'h> Loader<'h> {
         let bytes = match self.host.read_file(path) {
             Ok(b) => b,
             Err(e) => {
-                let msg = if e.kind() == std::io::ErrorKind::NotFound {
-                    format!("could not find config file {path}")
-                } else {
-                    format!("could not read config file {path}: {e}")
-                };
-                self.error_at(loc, msg, false);
+                self.error_at(loc, unreadable(path, &e), false);
                 return None;
             }
         };
@@ -339,20 +385,13 @@ impl<'h> Loader<'h> {
     }
 
     fn parse_into_ini(&mut self, text: &str, fpname: &str, abs: &str) -> Vec<(String, usize)> {
-        let errs = self.ini.read(text, fpname, abs);
-        for e in errs {
-            let msg = e.python_message();
-            let kind_line = e.line;
-            let _ = matches!(e.kind, IniErrorKind::Parsing);
-            self.error_at(
-                Loc {
-                    file: Some(abs.to_string()),
-                    line: Some(kind_line),
-                    ..Loc::default()
-                },
-                msg,
-                false,
-            );
+        for e in self.ini.read(text, fpname, abs) {
+            let loc = Loc {
+                file: Some(abs.to_string()),
+                line: Some(e.line),
+                ..Loc::default()
+            };
+            self.error_at(loc, e.python_message(), false);
         }
         self.ini.last_headers()
     }
@@ -371,27 +410,22 @@ impl<'h> Loader<'h> {
         self.files.push(abs.clone());
         self.parse_into_ini(&text, &given, &abs);
 
-        let mut expansions = str_map(&[("here", &self.here), ("host_node_name", &self.node)]);
-        expansions.extend(self.environ.clone());
-        if self.ini.has_section("include") {
-            let here = self.here.clone();
-            self.ini.expand_here(&here);
-            match self.ini.get("include", "files").map(|o| o.value.clone()) {
-                None => {
-                    let loc = self.section_loc("include");
-                    self.error_at(
-                        loc,
-                        ".ini file has [include] section, but no files setting",
-                        false,
-                    );
-                }
-                Some(files) => match pyformat::expand(&files, &expansions, "include.files") {
-                    Err(msg) => {
-                        let loc = self.loc("include", "files");
-                        self.error_at(loc, msg, false);
-                    }
-                    Ok(files) => self.read_includes(&files),
-                },
+        if !self.ini.has_section("include") {
+            return true;
+        }
+        let here = self.here.clone();
+        self.ini.expand_here(&here);
+        let Some(files) = self.ini.get("include", "files").map(|o| o.value.clone()) else {
+            let loc = self.section_loc("include");
+            let msg = ".ini file has [include] section, but no files setting";
+            self.error_at(loc, msg, false);
+            return true;
+        };
+        match pyformat::expand(&files, &self.here_node_environ(), "include.files") {
+            Ok(files) => self.read_includes(&files),
+            Err(msg) => {
+                let loc = self.loc("include", "files");
+                self.error_at(loc, msg, false);
             }
         }
         true
@@ -414,11 +448,12 @@ impl<'h> Loader<'h> {
                     .push(format!("Included extra file \"{filename}\" during parsing"));
                 if self.host.is_dir(&filename) {
                     // configparser's read() skips what it cannot open, directories included.
-                    self.corral_warning(format!(
-                        "{}:{}: [include] files: {filename} is a directory; skipped (as supervisord does)",
-                        include_loc.file.clone().unwrap_or_default(),
-                        include_loc.line.unwrap_or(0)
-                    ));
+                    self.corral_warning_at(
+                        &include_loc,
+                        &format!(
+                            "[include] files: {filename} is a directory; skipped (as supervisord does)"
+                        ),
+                    );
                     continue;
                 }
                 let abs = pypath::abspath(&filename, &self.cwd);
@@ -429,10 +464,12 @@ impl<'h> Loader<'h> {
                 let headers = self.parse_into_ini(&text, &filename, &abs);
                 for (name, line) in headers {
                     if name == "include" {
-                        self.corral_warning(format!(
-                            "{abs}:{line}: [include] in an included file is ignored \
-                             (supervisord only reads the main file's [include])"
-                        ));
+                        self.corral_warning(
+                            &abs,
+                            line,
+                            "[include] in an included file is ignored \
+                             (supervisord only reads the main file's [include])",
+                        );
                     }
                 }
                 let dir = pypath::dirname(&abs);
@@ -441,21 +478,45 @@ impl<'h> Loader<'h> {
         }
     }
 
-    /// supervisord splits `environment=` like a shell lexer and silently keeps what that
-    /// makes of it; corral reads it the same way and says what was lost.
-    fn warn_mangled_environment(&mut self, section: &str, value: &str) {
-        let mangled = dt::environment_mangling(value);
-        if mangled.is_empty() {
-            return;
+    /// `environment=` from its last expansion (`raw` expanded with `names`) to supervisord's
+    /// pairs; what cannot be expanded or split is an error (no pairs). supervisord splits it
+    /// like a shell lexer and silently keeps what that makes of it; corral reads it the same
+    /// way and, with `warn`, says what was lost.
+    fn environment(
+        &mut self,
+        section: &str,
+        raw: &str,
+        names: &Expansions,
+        warn: bool,
+    ) -> Vec<(String, String)> {
+        let value = match pyformat::expand(raw, names, "environment") {
+            Ok(v) => v,
+            Err(msg) => {
+                let loc = self.loc(section, "environment");
+                self.error_at(loc, msg, false);
+                return Vec::new();
+            }
+        };
+        let pairs = match dt::dict_of_key_value_pairs(&value) {
+            Ok(pairs) => pairs,
+            Err(e) => {
+                self.dt_error(section, "environment", e);
+                return Vec::new();
+            }
+        };
+        let mangled = dt::environment_mangling(&value, &pairs);
+        if warn && !mangled.is_empty() {
+            let loc = self.loc(section, "environment");
+            self.corral_warning_at(
+                &loc,
+                &format!(
+                    "[{section}] environment: as supervisord reads it, {} (quote values with \
+                     spaces, $, # or other punctuation: KEY=\"value\")",
+                    mangled.join("; ")
+                ),
+            );
         }
-        let loc = self.loc(section, "environment");
-        self.corral_warning(format!(
-            "{}:{}: [{section}] environment: as supervisord reads it, {} (quote values \
-             with spaces, $, # or other punctuation: KEY=\"value\")",
-            loc.file.unwrap_or_default(),
-            loc.line.unwrap_or(0),
-            mangled.join("; ")
-        ));
+        pairs
     }
 
     // ----------------------------------------------------------------- [supervisord]
@@ -469,27 +530,17 @@ impl<'h> Loader<'h> {
             };
             self.error_at(loc, ".ini file does not include supervisord section", false);
         }
-        let names = str_map(&[("here", &self.here.clone())]);
+        let names = self.here_names();
         let minfds = self.conv_unsigned::<u64>(S, "minfds", "1024", &names, false, 1024);
         let minprocs = self.conv_unsigned::<u64>(S, "minprocs", "200", &names, false, 200);
         let directory = match self.get(S, "directory", None, &names, true) {
-            Ok(Some(d)) => match dt::existing_directory(&d, self.host) {
-                Ok(v) => Some(v),
-                Err((v, msg)) => {
-                    let loc = self.loc(S, "directory");
-                    self.error_at(loc, msg, true);
-                    Some(v)
-                }
-            },
+            Ok(Some(d)) => Some(self.existing_dir_at(S, "directory", &d, dt::existing_directory)),
             _ => None,
         };
         let user = self.get(S, "user", None, &names, true).ok().flatten();
         let umask = self.conv(S, "umask", "022", &names, dt::octal_type, 0o22);
         let logfile = match self.get(S, "logfile", Some("supervisord.log"), &names, true) {
-            Ok(Some(v)) => {
-                let loc = self.loc(S, "logfile");
-                self.existing_dirpath_lenient(&loc, &v)
-            }
+            Ok(Some(v)) => self.existing_dir_at(S, "logfile", &v, dt::existing_dirpath),
             _ => "supervisord.log".into(),
         };
         let logfile_maxbytes =
@@ -505,10 +556,7 @@ impl<'h> Loader<'h> {
             LogLevel::Info,
         );
         let pidfile = match self.get(S, "pidfile", Some("supervisord.pid"), &names, true) {
-            Ok(Some(v)) => {
-                let loc = self.loc(S, "pidfile");
-                self.existing_dirpath_lenient(&loc, &v)
-            }
+            Ok(Some(v)) => self.existing_dir_at(S, "pidfile", &v, dt::existing_dirpath),
             _ => "supervisord.pid".into(),
         };
         let identifier = self
@@ -520,14 +568,7 @@ impl<'h> Loader<'h> {
         let silent = self.bool_opt(S, "silent", "false", &names);
         let tempdir = self.host.tempdir();
         let childlogdir = match self.get(S, "childlogdir", Some(&tempdir), &names, true) {
-            Ok(Some(v)) => match dt::existing_directory(&v, self.host) {
-                Ok(v) => v,
-                Err((v, msg)) => {
-                    let loc = self.loc(S, "childlogdir");
-                    self.missing_dir_error(&loc, &msg);
-                    v
-                }
-            },
+            Ok(Some(v)) => self.existing_dir_at(S, "childlogdir", &v, dt::existing_directory),
             _ => tempdir.clone(),
         };
         let nocleanup = self.bool_opt(S, "nocleanup", "false", &names);
@@ -535,26 +576,13 @@ impl<'h> Loader<'h> {
 
         // environment= is expanded twice: once by getdefault, then again by expand() with
         // `here`, `host_node_name` and the process environment.
-        let mut second = str_map(&[
-            ("here", &self.here.clone()),
-            ("host_node_name", &self.node.clone()),
-        ]);
-        second.extend(self.environ.clone());
         let mut environment = BTreeMap::new();
         if let Ok(Some(env1)) = self.get(S, "environment", Some(""), &names, true) {
-            match pyformat::expand(&env1, &second, "environment") {
-                Ok(env2) => match dt::dict_of_key_value_pairs(&env2) {
-                    Ok(pairs) => {
-                        self.warn_mangled_environment(S, &env2);
-                        environment = pairs.into_iter().collect();
-                    }
-                    Err(e) => self.dt_error(S, "environment", e),
-                },
-                Err(msg) => {
-                    let loc = self.loc(S, "environment");
-                    self.error_at(loc, msg, false);
-                }
-            }
+            let second = self.here_node_environ();
+            environment = self
+                .environment(S, &env1, &second, true)
+                .into_iter()
+                .collect();
         }
         for (k, v) in &environment {
             self.environ
@@ -611,22 +639,19 @@ impl<'h> Loader<'h> {
                 }
             };
         }
-        let host = self.host;
-        let to_u64 =
-            |r: DtResult<i64>| -> Result<u64, String> { unsigned(r.map_err(|e| e.message)?) };
-        simple!(logfile_maxbytes, "logfile_maxbytes", |a| to_u64(
+        fn to_unsigned<T: TryFrom<i64>>(r: DtResult<i64>) -> Result<T, String> {
+            unsigned(r.map_err(|e| e.message)?)
+        }
+        simple!(logfile_maxbytes, "logfile_maxbytes", |a| to_unsigned(
             dt::byte_size(a)
         ));
-        simple!(logfile_backups, "logfile_backups", |a| -> Result<
-            u32,
-            String,
-        > {
-            unsigned(dt::integer(a).map_err(|e| e.message)?)
-        });
+        simple!(logfile_backups, "logfile_backups", |a| to_unsigned(
+            dt::integer(a)
+        ));
         simple!(loglevel, "loglevel", |a| dt::logging_level(a)
             .map_err(|e| e.message));
-        simple!(minfds, "minfds", |a| to_u64(dt::integer(a)));
-        simple!(minprocs, "minprocs", |a| to_u64(dt::integer(a)));
+        simple!(minfds, "minfds", |a| to_unsigned(dt::integer(a)));
+        simple!(minprocs, "minprocs", |a| to_unsigned(dt::integer(a)));
         simple!(umask, "umask", |a| dt::octal_type(a).map_err(|e| e.message));
         if let Some(u) = &o.user {
             cfg.user = Some(u.clone());
@@ -634,45 +659,20 @@ impl<'h> Loader<'h> {
         if let Some(id) = &o.identifier {
             cfg.identifier = id.clone();
         }
-        for (flag, value, is_log) in [
-            ("logfile", &o.logfile, true),
-            ("pidfile", &o.pidfile, false),
-        ] {
-            if let Some(arg) = value {
-                let v = match dt::existing_dirpath(arg, host) {
-                    Ok(v) => v,
-                    Err((v, msg)) => {
-                        let m = bad(flag, arg, &msg);
-                        self.missing_dir_error(&flag_loc(flag), &m);
-                        v
-                    }
-                };
-                if is_log {
-                    cfg.logfile = v;
-                } else {
-                    cfg.pidfile = v;
-                }
-            }
+        let mut dir_flag = |flag: &str, arg: &str, check: DirCheck| {
+            self.existing_dir(flag_loc(flag), arg, check, |msg| bad(flag, arg, &msg))
+        };
+        if let Some(arg) = &o.logfile {
+            cfg.logfile = dir_flag("logfile", arg, dt::existing_dirpath);
+        }
+        if let Some(arg) = &o.pidfile {
+            cfg.pidfile = dir_flag("pidfile", arg, dt::existing_dirpath);
         }
         if let Some(arg) = &o.directory {
-            match dt::existing_directory(arg, host) {
-                Ok(v) => cfg.directory = Some(v),
-                Err((v, msg)) => {
-                    let m = bad("directory", arg, &msg);
-                    self.error_at(flag_loc("directory"), m, true);
-                    cfg.directory = Some(v);
-                }
-            }
+            cfg.directory = Some(dir_flag("directory", arg, dt::existing_directory));
         }
         if let Some(arg) = &o.childlogdir {
-            match dt::existing_directory(arg, host) {
-                Ok(v) => cfg.childlogdir = v,
-                Err((v, msg)) => {
-                    let m = bad("childlogdir", arg, &msg);
-                    self.missing_dir_error(&flag_loc("childlogdir"), &m);
-                    cfg.childlogdir = v;
-                }
-            }
+            cfg.childlogdir = dir_flag("childlogdir", arg, dt::existing_directory);
         }
         cfg.nodaemon |= o.nodaemon;
         cfg.silent |= o.silent;
@@ -794,10 +794,59 @@ impl<'h> Loader<'h> {
         (username, password)
     }
 
+    /// A socket's `user[:group]` (`chown=`, `socket_owner=`). One that does not resolve is
+    /// supervisord's `Invalid WHAT value V`, and is kept as written with unknown ids.
+    fn owner_opt(
+        &mut self,
+        section: &str,
+        key: &str,
+        names: &Expansions,
+        what: &str,
+    ) -> Option<OwnerSpec> {
+        let spec = self.get(section, key, None, names, true).ok().flatten()?;
+        match dt::colon_separated_user_group(&spec, self.host) {
+            Ok((uid, gid)) => Some(OwnerSpec { spec, uid, gid }),
+            Err(e) => {
+                let loc = self.loc(section, key);
+                self.error_at(
+                    loc,
+                    format!("Invalid {what} value {spec}"),
+                    e.host_dependent,
+                );
+                Some(OwnerSpec {
+                    spec,
+                    uid: u32::MAX,
+                    gid: None,
+                })
+            }
+        }
+    }
+
+    /// A socket's octal mode (`chmod=`, `socket_mode=`); a bad one is supervisord's
+    /// `Invalid WHAT value V`, and `None` like a missing one.
+    fn mode_opt(
+        &mut self,
+        section: &str,
+        key: &str,
+        names: &Expansions,
+        what: &str,
+    ) -> Option<u32> {
+        let v = self.get(section, key, None, names, true).ok().flatten()?;
+        match dt::octal_type(&v) {
+            Ok(m) => Some(m),
+            Err(_) => {
+                let loc = self.loc(section, key);
+                self.error_at(loc, format!("Invalid {what} value {v}"), false);
+                None
+            }
+        }
+    }
+
     pub fn servers(&mut self) -> (Vec<UnixHttpServerConfig>, Vec<InetHttpServerConfig>) {
         let mut inet = Vec::new();
         let mut unix = Vec::new();
         let empty = Expansions::new();
+        let names = self.here_names();
         let sections = self.ini.section_names();
         for section in sections
             .iter()
@@ -828,7 +877,6 @@ impl<'h> Loader<'h> {
             .iter()
             .filter(|s| s.starts_with("unix_http_server"))
         {
-            let names = str_map(&[("here", &self.here.clone())]);
             let file = match self.get(section, "file", None, &names, true) {
                 Ok(Some(f)) => pypath::normalize_path(pystr::strip(&f), self.host, &self.cwd),
                 Ok(None) => {
@@ -839,36 +887,10 @@ impl<'h> Loader<'h> {
                 Err(Failed) => continue,
             };
             let (username, password) = self.username_and_password(section);
-            let chown = match self.get(section, "chown", None, &empty, true) {
-                Ok(Some(c)) => match dt::colon_separated_user_group(&c, self.host) {
-                    Ok((uid, gid)) => Some(OwnerSpec { spec: c, uid, gid }),
-                    Err(e) => {
-                        let loc = self.loc(section, "chown");
-                        self.error_at(
-                            loc,
-                            format!("Invalid sockchown value {c}"),
-                            e.host_dependent,
-                        );
-                        Some(OwnerSpec {
-                            spec: c,
-                            uid: u32::MAX,
-                            gid: None,
-                        })
-                    }
-                },
-                _ => None,
-            };
-            let chmod = match self.get(section, "chmod", None, &empty, true) {
-                Ok(Some(c)) => match dt::octal_type(&c) {
-                    Ok(m) => m,
-                    Err(_) => {
-                        let loc = self.loc(section, "chmod");
-                        self.error_at(loc, format!("Invalid chmod value {c}"), false);
-                        0o700
-                    }
-                },
-                _ => 0o700,
-            };
+            let chown = self.owner_opt(section, "chown", &empty, "sockchown");
+            let chmod = self
+                .mode_opt(section, "chmod", &empty, "chmod")
+                .unwrap_or(0o700);
             unix.push(UnixHttpServerConfig {
                 section: section.clone(),
                 file,
@@ -883,28 +905,18 @@ impl<'h> Loader<'h> {
 
     // ----------------------------------------------------------------- groups
 
-    fn group_names(&self) -> Expansions {
-        str_map(&[("here", &self.here)])
-    }
-
     pub fn groups(&mut self, sockets: &[SocketConfig]) -> Vec<GroupConfig> {
         let all = self.ini.section_names();
         let mut groups: Vec<GroupConfig> = Vec::new();
-        let mut exclude: Vec<String> = Vec::new();
-        // Which [group:x] first took each program: supervisord silently runs a program
-        // listed in two groups twice, once in each.
+        // Which [group:x] first took each program section. supervisord silently runs a
+        // program listed in two groups twice, once in each; a program in a group is not a
+        // group of its own.
         let mut taken_by: BTreeMap<String, String> = BTreeMap::new();
-        let gnames = self.group_names();
+        let gnames = self.here_names();
 
         for section in all.iter().filter(|s| s.starts_with("group:")) {
-            let raw_name = section.split_once(':').map_or("", |x| x.1);
-            let group_name = match dt::process_or_group_name(raw_name) {
-                Ok(n) => n,
-                Err(e) => {
-                    let loc = self.section_loc(section);
-                    self.error_at(loc, e.message, false);
-                    continue;
-                }
+            let Some(group_name) = self.section_name(section) else {
+                continue;
             };
             let programs = self
                 .get(section, "programs", None, &gnames, true)
@@ -947,16 +959,16 @@ impl<'h> Loader<'h> {
                     } else {
                         format!("is also in [{first}]")
                     };
-                    self.corral_warning(format!(
-                        "{}:{}: [{section}] programs: {program} {also}; supervisord runs a \
-                         second copy of it there, as corral does (list it in one group only)",
-                        loc.file.unwrap_or_default(),
-                        loc.line.unwrap_or(0)
-                    ));
+                    self.corral_warning_at(
+                        &loc,
+                        &format!(
+                            "[{section}] programs: {program} {also}; supervisord runs a second \
+                             copy of it there, as corral does (list it in one group only)"
+                        ),
+                    );
                 } else {
                     taken_by.insert(psec.clone(), section.clone());
                 }
-                exclude.push(psec.clone());
                 processes.extend(self.processes_from_section(&psec, &group_name, false, sockets));
             }
             groups.push(GroupConfig {
@@ -968,10 +980,10 @@ impl<'h> Loader<'h> {
         }
 
         for section in all.iter().filter(|s| s.starts_with("program:")) {
-            if exclude.contains(section) {
+            if taken_by.contains_key(section) {
                 continue;
             }
-            let Some(program_name) = self.section_program_name(section) else {
+            let Some(program_name) = self.section_name(section) else {
                 continue;
             };
             let priority = self.conv(section, "priority", "999", &gnames, dt::integer, 999);
@@ -1082,15 +1094,13 @@ impl<'h> Loader<'h> {
         }
 
         for section in all.iter().filter(|s| s.starts_with("fcgi-program:")) {
-            if exclude.contains(section) {
+            if taken_by.contains_key(section) {
                 continue;
             }
-            let Some(program_name) = self.section_program_name(section) else {
+            let Some(program_name) = self.section_name(section) else {
                 continue;
             };
-            if let Some(g) = self.fcgi_group(section, &program_name, sockets) {
-                groups.push(g);
-            }
+            groups.push(self.fcgi_group(section, &program_name, sockets));
         }
 
         // groups.sort(): by priority, then name; stable.
@@ -1102,7 +1112,9 @@ impl<'h> Loader<'h> {
         groups
     }
 
-    fn section_program_name(&mut self, section: &str) -> Option<String> {
+    /// The name after `kind:` in a section header (`[program:NAME]`, `[group:NAME]`, ...),
+    /// checked as supervisord checks process and group names; `None` when it is refused.
+    pub fn section_name(&mut self, section: &str) -> Option<String> {
         let raw = section.split_once(':').map_or("", |x| x.1);
         match dt::process_or_group_name(raw) {
             Ok(n) => Some(n),
@@ -1119,8 +1131,8 @@ impl<'h> Loader<'h> {
         section: &str,
         program_name: &str,
         sockets: &[SocketConfig],
-    ) -> Option<GroupConfig> {
-        let gnames = self.group_names();
+    ) -> GroupConfig {
+        let gnames = self.here_names();
         let priority = self.conv(section, "priority", "999", &gnames, dt::integer, 999);
         let proc_user = self
             .get(section, "user", None, &gnames, true)
@@ -1150,36 +1162,8 @@ impl<'h> Loader<'h> {
             },
             _ => None,
         };
-        let owner = match self.get(section, "socket_owner", None, &gnames, true) {
-            Ok(Some(o)) => match dt::colon_separated_user_group(&o, self.host) {
-                Ok((uid, gid)) => Some(OwnerSpec { spec: o, uid, gid }),
-                Err(e) => {
-                    let loc = self.loc(section, "socket_owner");
-                    self.error_at(
-                        loc,
-                        format!("Invalid socket_owner value {o}"),
-                        e.host_dependent,
-                    );
-                    Some(OwnerSpec {
-                        spec: o,
-                        uid: u32::MAX,
-                        gid: None,
-                    })
-                }
-            },
-            _ => None,
-        };
-        let mode = match self.get(section, "socket_mode", None, &gnames, true) {
-            Ok(Some(m)) => match dt::octal_type(&m) {
-                Ok(v) => Some(v),
-                Err(_) => {
-                    let loc = self.loc(section, "socket_mode");
-                    self.error_at(loc, format!("Invalid socket_mode value {m}"), false);
-                    None
-                }
-            },
-            _ => None,
-        };
+        let owner = self.owner_opt(section, "socket_owner", &gnames, "socket_owner");
+        let mode = self.mode_opt(section, "socket_mode", &gnames, "socket_mode");
         let mut snames = gnames.clone();
         snames.insert("program_name".into(), PyVal::Str(program_name.to_string()));
         let socket = match self.get(section, "socket", None, &snames, true) {
@@ -1213,7 +1197,7 @@ impl<'h> Loader<'h> {
             }
         });
         let processes = self.processes_from_section(section, program_name, false, sockets);
-        Some(GroupConfig {
+        GroupConfig {
             name: program_name.to_string(),
             priority,
             kind: GroupKind::FastCgi(socket.unwrap_or(FcgiSocket {
@@ -1223,7 +1207,7 @@ impl<'h> Loader<'h> {
                 backlog: None,
             })),
             processes,
-        })
+        }
     }
 
     /// `parse_fcgi_socket`; messages keep supervisord's oddities (two of its ValueErrors are
@@ -1302,7 +1286,7 @@ impl<'h> Loader<'h> {
         is_listener: bool,
         sockets: &[SocketConfig],
     ) -> Vec<ProcessConfig> {
-        let Some(program_name) = self.section_program_name(section) else {
+        let Some(program_name) = self.section_name(section) else {
             return Vec::new();
         };
         let file = self
@@ -1444,23 +1428,10 @@ impl<'h> Loader<'h> {
             common.insert("numprocs".into(), PyVal::Int(numprocs));
             common.extend(self.environ.clone());
             let mut environment = BTreeMap::new();
-            match pyformat::expand(&environment_str, &common, "environment") {
-                Ok(env) => match dt::dict_of_key_value_pairs(&env) {
-                    Ok(pairs) => {
-                        if process_num == numprocs_start {
-                            self.warn_mangled_environment(s, &env);
-                        }
-                        for (k, v) in pairs {
-                            common.insert(format!("ENV_{k}"), PyVal::Str(v.clone()));
-                            environment.insert(k, v);
-                        }
-                    }
-                    Err(e) => self.dt_error(s, "environment", e),
-                },
-                Err(msg) => {
-                    let loc = self.loc(s, "environment");
-                    self.error_at(loc, msg, false);
-                }
+            let first = process_num == numprocs_start;
+            for (k, v) in self.environment(s, &environment_str, &common, first) {
+                common.insert(format!("ENV_{k}"), PyVal::Str(v.clone()));
+                environment.insert(k, v);
             }
             let directory = self.get(s, "directory", None, &common, true).ok().flatten();
             let stdout = self.channel(s, "stdout", &common, (stdout_cmax, stdout_events));
@@ -1578,8 +1549,7 @@ impl<'h> Loader<'h> {
         let mut logfile = match logfile.as_deref().map(dt::logfile_name) {
             None | Some(LogfileName::Auto) => LogfileName::Auto,
             Some(LogfileName::Path(p)) => {
-                let loc = self.loc(s, &lf_key);
-                LogfileName::Path(self.existing_dirpath_lenient(&loc, &p))
+                LogfileName::Path(self.existing_dir_at(s, &lf_key, &p, dt::existing_dirpath))
             }
             Some(other) => other,
         };
@@ -1625,12 +1595,12 @@ impl<'h> Loader<'h> {
 
     // ----------------------------------------------------------------- all of it
 
-    pub fn run(mut self, overrides: &Overrides) -> Outcome {
+    pub fn run(mut self, overrides: &Overrides) -> Loaded {
         if !self.read_files() {
-            return Outcome {
+            return Loaded {
                 config: None,
+                corral_warnings: self.take_corral_warnings(),
                 errors: self.errors,
-                corral_warnings: self.corral_warnings,
                 meta: Meta::default(),
             };
         }
@@ -1695,28 +1665,11 @@ impl<'h> Loader<'h> {
             infos: std::mem::take(&mut self.infos),
             files: std::mem::take(&mut self.files),
         };
-        // In the order of the files and lines they name, as a reader fixes them.
-        let mut corral_warnings = self.corral_warnings;
-        corral_warnings.sort_by_key(|w| warning_position(w));
-        Outcome {
+        Loaded {
             config: Some(config),
+            corral_warnings: self.take_corral_warnings(),
             errors: self.errors,
-            corral_warnings,
             meta,
         }
-    }
-}
-
-/// Where a warning written `FILE:LINE: ...` points: the files in the order read (by name,
-/// the main file first is good enough), then the line. Warnings without a place go last.
-fn warning_position(w: &str) -> (bool, String, usize) {
-    let mut parts = w.splitn(3, ':');
-    match (
-        parts.next(),
-        parts.next().and_then(|l| l.parse().ok()),
-        parts.next(),
-    ) {
-        (Some(file), Some(line), Some(_)) => (false, file.to_string(), line),
-        _ => (true, String::new(), 0),
     }
 }

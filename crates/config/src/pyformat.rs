@@ -55,6 +55,46 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// CPython's `if (--fmtcnt >= 0) c = fmt[fmtpos++]`: the next character into `ch`,
+    /// false when the format is used up.
+    fn advance(&mut self, fmtcnt: &mut i64, ch: &mut char) -> bool {
+        *fmtcnt -= 1;
+        if *fmtcnt < 0 {
+            return false;
+        }
+        *ch = self.fmt.get(self.pos).copied().unwrap_or('\0');
+        self.pos += 1;
+        true
+    }
+
+    /// The digits of a width or precision, `ch` being the first: the number, or `too_big`
+    /// once it would pass `limit`.
+    fn number(
+        &mut self,
+        fmtcnt: &mut i64,
+        ch: &mut char,
+        limit: i64,
+        too_big: &str,
+    ) -> Result<i64, FormatError> {
+        let mut v = i64::from(*ch as u8 - b'0');
+        while self.advance(fmtcnt, ch) && ch.is_ascii_digit() {
+            let d = i64::from(*ch as u8 - b'0');
+            if v > (limit - d) / 10 {
+                return Err(FormatError::Other(too_big.into()));
+            }
+            v = v * 10 + d;
+        }
+        Ok(v)
+    }
+
+    /// The integer argument a `*` width or precision takes.
+    fn star_arg(&mut self) -> Result<i64, FormatError> {
+        match self.next_arg()? {
+            Arg::Val(PyVal::Int(v)) => Ok(*v),
+            _ => Err(FormatError::Other("* wants int".into())),
+        }
+    }
+
     fn next_arg(&mut self) -> Result<Arg<'a>, FormatError> {
         if self.argidx < self.arglen {
             self.argidx += 1;
@@ -146,13 +186,7 @@ fn format_arg(ctx: &mut Ctx<'_>, out: &mut String) -> Result<(), FormatError> {
     }
 
     // Flags.
-    loop {
-        fmtcnt -= 1;
-        if fmtcnt < 0 {
-            break;
-        }
-        ch = at(ctx, ctx.pos);
-        ctx.pos += 1;
+    while ctx.advance(&mut fmtcnt, &mut ch) {
         match ch {
             '-' => flags |= F_LJUST,
             '+' => flags |= F_SIGN,
@@ -165,86 +199,35 @@ fn format_arg(ctx: &mut Ctx<'_>, out: &mut String) -> Result<(), FormatError> {
 
     // Width.
     if ch == '*' {
-        let v = ctx.next_arg()?;
-        let Arg::Val(PyVal::Int(w)) = v else {
-            return Err(FormatError::Other("* wants int".into()));
-        };
-        width = *w;
+        width = ctx.star_arg()?;
         if width < 0 {
             flags |= F_LJUST;
             width = -width;
         }
-        fmtcnt -= 1;
-        if fmtcnt >= 0 {
-            ch = at(ctx, ctx.pos);
-            ctx.pos += 1;
-        }
+        ctx.advance(&mut fmtcnt, &mut ch);
     } else if ch.is_ascii_digit() {
-        width = i64::from(ch as u8 - b'0');
-        loop {
-            fmtcnt -= 1;
-            if fmtcnt < 0 {
-                break;
-            }
-            ch = at(ctx, ctx.pos);
-            ctx.pos += 1;
-            if !ch.is_ascii_digit() {
-                break;
-            }
-            let d = i64::from(ch as u8 - b'0');
-            if width > (i64::MAX - d) / 10 {
-                return Err(FormatError::Other("width too big".into()));
-            }
-            width = width * 10 + d;
-        }
+        width = ctx.number(&mut fmtcnt, &mut ch, i64::MAX, "width too big")?;
     }
 
     // Precision.
     if ch == '.' {
         prec = 0;
-        fmtcnt -= 1;
-        if fmtcnt >= 0 {
-            ch = at(ctx, ctx.pos);
-            ctx.pos += 1;
-        }
+        ctx.advance(&mut fmtcnt, &mut ch);
         if ch == '*' {
-            let v = ctx.next_arg()?;
-            let Arg::Val(PyVal::Int(p)) = v else {
-                return Err(FormatError::Other("* wants int".into()));
-            };
-            prec = (*p).max(0);
-            fmtcnt -= 1;
-            if fmtcnt >= 0 {
-                ch = at(ctx, ctx.pos);
-                ctx.pos += 1;
-            }
+            prec = ctx.star_arg()?.max(0);
+            ctx.advance(&mut fmtcnt, &mut ch);
         } else if ch.is_ascii_digit() {
-            prec = i64::from(ch as u8 - b'0');
-            loop {
-                fmtcnt -= 1;
-                if fmtcnt < 0 {
-                    break;
-                }
-                ch = at(ctx, ctx.pos);
-                ctx.pos += 1;
-                if !ch.is_ascii_digit() {
-                    break;
-                }
-                let d = i64::from(ch as u8 - b'0');
-                if prec > (i64::from(i32::MAX) - d) / 10 {
-                    return Err(FormatError::Other("precision too big".into()));
-                }
-                prec = prec * 10 + d;
-            }
+            prec = ctx.number(
+                &mut fmtcnt,
+                &mut ch,
+                i64::from(i32::MAX),
+                "precision too big",
+            )?;
         }
     }
 
     if fmtcnt >= 0 && matches!(ch, 'h' | 'l' | 'L') {
-        fmtcnt -= 1;
-        if fmtcnt >= 0 {
-            ch = at(ctx, ctx.pos);
-            ctx.pos += 1;
-        }
+        ctx.advance(&mut fmtcnt, &mut ch);
     }
     if fmtcnt < 0 {
         return Err(FormatError::Other("incomplete format".into()));

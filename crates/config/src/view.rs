@@ -22,40 +22,36 @@ fn logfile(l: &LogFile) -> Value {
 }
 
 fn process(p: &ProcessConfig) -> Value {
-    let mut m = Map::new();
-    m.insert("name".into(), json!(p.name));
-    m.insert("section".into(), json!(p.section));
-    m.insert("file".into(), json!(p.file));
-    m.insert("command".into(), json!(p.command));
-    m.insert("directory".into(), json!(p.directory));
-    m.insert(
-        "user".into(),
-        json!(p.user.as_ref().map(|u| u.spec.clone())),
-    );
-    m.insert("umask".into(), json!(p.umask.map(octal)));
-    m.insert("priority".into(), json!(p.priority));
-    m.insert("autostart".into(), json!(p.autostart));
     let autorestart = match p.autorestart {
         AutoRestart::Always => "true",
         AutoRestart::Unexpected => "unexpected",
         AutoRestart::Never => "false",
     };
-    m.insert("autorestart".into(), json!(autorestart));
-    m.insert("startsecs".into(), json!(p.startsecs));
-    m.insert("startretries".into(), json!(p.startretries));
-    m.insert("exitcodes".into(), json!(p.exitcodes));
-    m.insert("stopsignal".into(), json!(signals::view_name(p.stopsignal)));
-    m.insert("stopwaitsecs".into(), json!(p.stopwaitsecs));
-    m.insert("stopasgroup".into(), json!(p.stopasgroup));
-    m.insert("killasgroup".into(), json!(p.killasgroup));
-    m.insert("redirect_stderr".into(), json!(p.redirect_stderr));
-    m.insert("numprocs".into(), json!(p.numprocs));
-    m.insert("numprocs_start".into(), json!(p.numprocs_start));
-    m.insert(
-        "serverurl".into(),
-        json!(p.serverurl.clone().unwrap_or_else(|| "AUTO".into())),
-    );
-    m.insert("environment".into(), json!(p.environment));
+    let mut v = json!({
+        "name": p.name,
+        "section": p.section,
+        "file": p.file,
+        "command": p.command,
+        "directory": p.directory,
+        "user": p.user.as_ref().map(|u| &u.spec),
+        "umask": p.umask.map(octal),
+        "priority": p.priority,
+        "autostart": p.autostart,
+        "autorestart": autorestart,
+        "startsecs": p.startsecs,
+        "startretries": p.startretries,
+        "exitcodes": p.exitcodes,
+        "stopsignal": signals::view_name(p.stopsignal),
+        "stopwaitsecs": p.stopwaitsecs,
+        "stopasgroup": p.stopasgroup,
+        "killasgroup": p.killasgroup,
+        "redirect_stderr": p.redirect_stderr,
+        "numprocs": p.numprocs,
+        "numprocs_start": p.numprocs_start,
+        "serverurl": p.serverurl.as_deref().unwrap_or("AUTO"),
+        "environment": p.environment,
+    });
+    let m = v.as_object_mut().expect("an object");
     for (name, ch) in [("stdout", &p.stdout), ("stderr", &p.stderr)] {
         m.insert(format!("{name}_logfile"), logfile(&ch.logfile));
         m.insert(
@@ -70,7 +66,7 @@ fn process(p: &ProcessConfig) -> Value {
         m.insert(format!("{name}_events_enabled"), json!(ch.events_enabled));
         m.insert(format!("{name}_syslog"), json!(ch.syslog));
     }
-    Value::Object(m)
+    v
 }
 
 fn group(g: &GroupConfig) -> Value {
@@ -199,26 +195,16 @@ pub fn view_json(loaded: &Loaded) -> Value {
     if let Some(first) = loaded.errors.iter().find(|e| !e.host_dependent) {
         m.insert("error".into(), json!(first.to_string()));
     }
-    let host: Vec<String> = loaded
-        .errors
-        .iter()
-        .filter(|e| e.host_dependent)
-        .map(ToString::to_string)
-        .collect();
-    if !host.is_empty() {
-        m.insert("host_errors".into(), json!(host));
-    }
-    if !loaded.errors.is_empty() {
-        m.insert(
-            "errors".into(),
-            json!(
-                loaded
-                    .errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-            ),
-        );
+    let listed = |host_only: bool| -> Vec<String> {
+        (loaded.errors.iter())
+            .filter(|e| e.host_dependent || !host_only)
+            .map(ToString::to_string)
+            .collect()
+    };
+    for (key, errors) in [("host_errors", listed(true)), ("errors", listed(false))] {
+        if !errors.is_empty() {
+            m.insert(key.into(), json!(errors));
+        }
     }
     m.insert("corral_warnings".into(), json!(loaded.corral_warnings));
     Value::Object(m)

@@ -251,6 +251,21 @@ enum Phase {
     Unknown,
 }
 
+impl Phase {
+    fn state(&self) -> ProcessState {
+        match self {
+            Phase::Stopped => ProcessState::Stopped,
+            Phase::Starting(_) => ProcessState::Starting,
+            Phase::Running { .. } => ProcessState::Running,
+            Phase::Backoff { .. } => ProcessState::Backoff,
+            Phase::Stopping { .. } => ProcessState::Stopping,
+            Phase::Exited => ProcessState::Exited,
+            Phase::Fatal => ProcessState::Fatal,
+            Phase::Unknown => ProcessState::Unknown,
+        }
+    }
+}
+
 /// Leftovers of a main process that has exited, being stopped.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Cleanup {
@@ -317,16 +332,7 @@ impl Machine {
     }
 
     pub fn state(&self) -> ProcessState {
-        match &self.phase {
-            Phase::Stopped => ProcessState::Stopped,
-            Phase::Starting(_) => ProcessState::Starting,
-            Phase::Running { .. } => ProcessState::Running,
-            Phase::Backoff { .. } => ProcessState::Backoff,
-            Phase::Stopping { .. } => ProcessState::Stopping,
-            Phase::Exited => ProcessState::Exited,
-            Phase::Fatal => ProcessState::Fatal,
-            Phase::Unknown => ProcessState::Unknown,
-        }
+        self.phase.state()
     }
 
     /// The main process, if one is alive.
@@ -442,7 +448,7 @@ impl Machine {
                         self.settings.name, pid, error
                     ),
                 ));
-                self.change(ProcessState::Unknown, Phase::Unknown, true, &mut step);
+                self.change(Phase::Unknown, true, &mut step);
             }
             Event::Tick => self.tick(now, &mut step),
             Event::Replaced { pid } => {
@@ -493,12 +499,7 @@ impl Machine {
             // The previous run left processes behind that are being stopped; starting now
             // would race them for ports and files. Show STARTING and spawn once they are gone.
             if !matches!(self.phase, Phase::Starting(_)) {
-                self.change(
-                    ProcessState::Starting,
-                    Phase::Starting(StartStage::WaitingForLeftovers),
-                    true,
-                    step,
-                );
+                self.change(Phase::Starting(StartStage::WaitingForLeftovers), true, step);
             }
             return;
         }
@@ -508,12 +509,7 @@ impl Machine {
         if matches!(self.phase, Phase::Starting(_)) {
             self.phase = Phase::Starting(StartStage::Spawning);
         } else {
-            self.change(
-                ProcessState::Starting,
-                Phase::Starting(StartStage::Spawning),
-                true,
-                step,
-            );
+            self.change(Phase::Starting(StartStage::Spawning), true, step);
         }
         step.effects.push(Effect::Spawn);
     }
@@ -558,12 +554,7 @@ impl Machine {
     fn enter_backoff(&mut self, now: Now, step: &mut Step) {
         self.backoff += 1;
         let retry_at = now.mono + secs(self.backoff);
-        self.change(
-            ProcessState::Backoff,
-            Phase::Backoff { retry_at },
-            true,
-            step,
-        );
+        self.change(Phase::Backoff { retry_at }, true, step);
         if self.backoff > self.settings.startretries {
             self.give_up(step);
             step.effects.push(Effect::Log(
@@ -578,7 +569,7 @@ impl Machine {
 
     fn give_up(&mut self, step: &mut Step) {
         self.backoff = 0;
-        self.change(ProcessState::Fatal, Phase::Fatal, true, step);
+        self.change(Phase::Fatal, true, step);
     }
 
     fn stop(&mut self, now: Now, after: AfterStop, step: &mut Step) -> Reply {
@@ -591,7 +582,7 @@ impl Machine {
                         self.settings.name
                     ),
                 ));
-                self.change(ProcessState::Stopped, Phase::Stopped, true, step);
+                self.change(Phase::Stopped, true, step);
                 Reply::Ok
             }
             Phase::Starting(StartStage::WaitingForLeftovers | StartStage::Spawning) => {
@@ -607,12 +598,7 @@ impl Machine {
                 } else {
                     Phase::Stopped
                 };
-                let to = if self.cleanup.is_some() {
-                    ProcessState::Stopping
-                } else {
-                    ProcessState::Stopped
-                };
-                self.change(to, phase, true, step);
+                self.change(phase, true, step);
                 Reply::Ok
             }
             Phase::Starting(StartStage::Alive { pid, .. }) | Phase::Running { pid } => {
@@ -634,7 +620,6 @@ impl Machine {
                     ),
                 ));
                 self.change(
-                    ProcessState::Stopping,
                     Phase::Stopping {
                         main: Some(pid),
                         kill_at: Some(now.mono + secs(self.settings.stopwaitsecs)),
@@ -726,20 +711,20 @@ impl Machine {
             Phase::Starting(_) | Phase::Running { .. } => {
                 if let Phase::Starting(_) = self.phase {
                     // startsecs passed but its deadline had not been handled yet.
-                    self.change(ProcessState::Running, Phase::Running { pid }, true, step);
+                    self.change(Phase::Running { pid }, true, step);
                 }
                 self.backoff = 0;
                 self.exitstatus = Some(es);
                 self.start_cleanup(leftovers, now, step);
                 if expected {
-                    self.change(ProcessState::Exited, Phase::Exited, true, step);
+                    self.change(Phase::Exited, true, step);
                     step.effects.push(Effect::Log(
                         Level::Info,
                         format!("exited: {name} ({msg}; expected)"),
                     ));
                 } else {
                     self.spawnerr = Some(format!("Bad exit code {es}"));
-                    self.change(ProcessState::Exited, Phase::Exited, false, step);
+                    self.change(Phase::Exited, false, step);
                     step.effects.push(Effect::Log(
                         Level::Warn,
                         format!("exited: {name} ({msg}; not expected)"),
@@ -788,7 +773,7 @@ impl Machine {
             Phase::Stopping { .. } => self.finish_stop_if_done(now, step),
             Phase::Starting(StartStage::WaitingForLeftovers) => {
                 if self.frozen {
-                    self.change(ProcessState::Stopped, Phase::Stopped, true, step);
+                    self.change(Phase::Stopped, true, step);
                 } else {
                     self.spawn(now, step);
                 }
@@ -812,7 +797,7 @@ impl Machine {
         }
         let report = report.clone();
         match after {
-            AfterStop::Stopped => self.change(ProcessState::Stopped, Phase::Stopped, true, step),
+            AfterStop::Stopped => self.change(Phase::Stopped, true, step),
             AfterStop::Backoff => self.enter_backoff(now, step),
         }
         if let Some((expected, line)) = report {
@@ -831,7 +816,7 @@ impl Machine {
             }) => {
                 if ready && min_up_at <= now.mono {
                     self.backoff = 0;
-                    self.change(ProcessState::Running, Phase::Running { pid }, true, step);
+                    self.change(Phase::Running { pid }, true, step);
                     let msg = match &self.settings.ready {
                         ReadyRule::AfterStartsecs => format!(
                             "success: {} entered RUNNING state, process has stayed up for > than {} seconds (startsecs)",
@@ -865,21 +850,14 @@ impl Machine {
             }
             Phase::Stopping {
                 main: Some(pid),
-                kill_at: Some(kill_at),
-                after,
-                ref report,
-            } if kill_at <= now.mono => {
-                let report = report.clone();
+                ref mut kill_at,
+                ..
+            } if kill_at.is_some_and(|t| t <= now.mono) => {
+                *kill_at = None;
                 step.effects.push(Effect::Log(
                     Level::Warn,
                     format!("killing '{}' ({}) with SIGKILL", self.settings.name, pid),
                 ));
-                self.phase = Phase::Stopping {
-                    main: Some(pid),
-                    kill_at: None,
-                    after,
-                    report,
-                };
                 step.effects.push(Effect::Kill {
                     pid,
                     sig: SIGKILL,
@@ -896,20 +874,19 @@ impl Machine {
         }
     }
 
-    fn change(&mut self, to: ProcessState, phase: Phase, expected: bool, step: &mut Step) {
+    /// Enter `phase`; a change of state is an event.
+    fn change(&mut self, phase: Phase, expected: bool, step: &mut Step) {
         let from = self.state();
+        let to = phase.state();
         // supervisord's events carry the pid the process had when the event was made: the
         // exiting pid for EXITED/STOPPED, the new pid for RUNNING.
-        let pid = match to {
-            ProcessState::Running | ProcessState::Stopping => match phase {
-                Phase::Running { pid } => Some(pid),
-                Phase::Stopping { main, .. } => main,
-                _ => None,
-            },
-            ProcessState::Exited => self.pid(),
+        let pid = match phase {
+            Phase::Running { pid } => Some(pid),
+            Phase::Stopping { main, .. } => main,
+            Phase::Exited => self.pid(),
             // A stop that waited for leftovers ends after the main process was reaped; the
             // event still names it.
-            ProcessState::Stopped if from == ProcessState::Stopping => self.pid().or(self.last_pid),
+            Phase::Stopped if from == ProcessState::Stopping => self.pid().or(self.last_pid),
             _ => None,
         };
         self.phase = phase;

@@ -75,12 +75,40 @@ impl Harness {
         self.clock.offset = d - self.clock.base;
         self.ev(Event::Tick)
     }
+    /// Start, and spawn the process as `pid` (the `Spawned` step).
+    fn spawned(&mut self, pid: Pid) -> Step {
+        self.ev(Event::Start);
+        self.ev(Event::Spawned { pid })
+    }
     /// Start and get the process to RUNNING with `pid`.
     fn running(&mut self, pid: Pid) {
-        self.ev(Event::Start);
-        self.ev(Event::Spawned { pid });
+        self.spawned(pid);
         self.tick_to_deadline();
         assert_eq!(self.m.state(), Running);
+    }
+}
+
+/// The main process `pid` was reaped, leaving nothing behind.
+fn exited(pid: Pid, status: WaitStatus) -> Event {
+    Event::Exited {
+        pid,
+        status,
+        leftovers: false,
+    }
+}
+
+/// The main process `pid` was reaped; processes it started are still alive.
+fn exited_with_leftovers(pid: Pid, status: WaitStatus) -> Event {
+    Event::Exited {
+        pid,
+        status,
+        leftovers: true,
+    }
+}
+
+fn probe(label: &str) -> ReadyRule {
+    ReadyRule::Probe {
+        label: label.into(),
     }
 }
 
@@ -150,11 +178,7 @@ fn activate_does_nothing_without_autostart_or_after_a_first_start() {
     let mut h = Harness::new(settings());
     h.running(1);
     h.ev(Event::Stop);
-    h.ev(Event::Exited {
-        pid: 1,
-        status: WaitStatus::signaled(TERM),
-        leftovers: false,
-    });
+    h.ev(exited(1, WaitStatus::signaled(TERM)));
     assert_eq!(h.m.state(), Stopped);
     assert!(
         h.ev(Event::Activate).effects.is_empty(),
@@ -168,8 +192,7 @@ fn startsecs_zero_is_running_at_once() {
         startsecs: 0,
         ..settings()
     });
-    h.ev(Event::Start);
-    let s = h.ev(Event::Spawned { pid: 7 });
+    let s = h.spawned(7);
     assert_eq!(changes(&s), vec![(Starting, Running)]);
 }
 
@@ -182,11 +205,7 @@ fn quick_exits_back_off_1_2_3_seconds_then_fatal() {
             pid: attempt as i32,
         });
         h.clock.advance_ms(100);
-        let s = h.ev(Event::Exited {
-            pid: attempt as i32,
-            status: WaitStatus::exited(1),
-            leftovers: false,
-        });
+        let s = h.ev(exited(attempt as i32, WaitStatus::exited(1)));
         assert!(logs(&s).contains(&"exited: web (exit status 1; not expected)".to_string()));
         let tries = s.effects.iter().find_map(|e| match e {
             Effect::Changed {
@@ -236,11 +255,7 @@ fn exit_after_running_follows_autorestart_and_exitcodes() {
     // expected exit, autorestart=unexpected: stays EXITED
     let mut h = Harness::new(settings());
     h.running(5);
-    let s = h.ev(Event::Exited {
-        pid: 5,
-        status: WaitStatus::exited(0),
-        leftovers: false,
-    });
+    let s = h.ev(exited(5, WaitStatus::exited(0)));
     assert_eq!(changes(&s), vec![(Running, Exited)]);
     assert!(!has(&s, &Effect::Spawn));
     assert_eq!(logs(&s), vec!["exited: web (exit status 0; expected)"]);
@@ -257,11 +272,7 @@ fn exit_after_running_follows_autorestart_and_exitcodes() {
     // unexpected exit: restarted at once (no 1-second tick)
     let mut h = Harness::new(settings());
     h.running(5);
-    let s = h.ev(Event::Exited {
-        pid: 5,
-        status: WaitStatus::exited(3),
-        leftovers: false,
-    });
+    let s = h.ev(exited(5, WaitStatus::exited(3)));
     assert_eq!(changes(&s), vec![(Running, Exited), (Exited, Starting)]);
     assert!(has(&s, &Effect::Spawn));
     assert!(matches!(
@@ -279,11 +290,7 @@ fn exit_after_running_follows_autorestart_and_exitcodes() {
             ..settings()
         });
         h.running(5);
-        let s = h.ev(Event::Exited {
-            pid: 5,
-            status: WaitStatus::exited(0),
-            leftovers: false,
-        });
+        let s = h.ev(exited(5, WaitStatus::exited(0)));
         assert_eq!(has(&s, &Effect::Spawn), restarts, "{policy:?}");
     }
 }
@@ -291,14 +298,9 @@ fn exit_after_running_follows_autorestart_and_exitcodes() {
 #[test]
 fn exit_in_starting_after_startsecs_counts_as_running() {
     let mut h = Harness::new(settings());
-    h.ev(Event::Start);
-    h.ev(Event::Spawned { pid: 9 });
+    h.spawned(9);
     h.clock.advance_ms(1500); // the deadline passed but Tick was not handled yet
-    let s = h.ev(Event::Exited {
-        pid: 9,
-        status: WaitStatus::exited(0),
-        leftovers: false,
-    });
+    let s = h.ev(exited(9, WaitStatus::exited(0)));
     assert_eq!(changes(&s), vec![(Starting, Running), (Running, Exited)]);
 }
 
@@ -336,11 +338,7 @@ fn stop_escalates_to_sigkill_after_stopwaitsecs() {
     assert_eq!(logs(&s), vec!["killing 'web' (42) with SIGKILL"]);
     assert_eq!(h.m.next_deadline(), None);
 
-    let s = h.ev(Event::Exited {
-        pid: 42,
-        status: WaitStatus::signaled(9),
-        leftovers: false,
-    });
+    let s = h.ev(exited(42, WaitStatus::signaled(9)));
     assert_eq!(changes(&s), vec![(Stopping, Stopped)]);
     assert_eq!(logs(&s), vec!["stopped: web (terminated by SIGKILL)"]);
     assert!(
@@ -375,13 +373,8 @@ fn stop_and_start_refusals() {
 #[test]
 fn stop_in_backoff_is_immediate() {
     let mut h = Harness::new(settings());
-    h.ev(Event::Start);
-    h.ev(Event::Spawned { pid: 1 });
-    h.ev(Event::Exited {
-        pid: 1,
-        status: WaitStatus::exited(1),
-        leftovers: false,
-    });
+    h.spawned(1);
+    h.ev(exited(1, WaitStatus::exited(1)));
     assert_eq!(h.m.state(), Backoff);
     let s = h.ev(Event::Stop);
     assert_eq!(s.reply, Some(Reply::Ok));
@@ -397,11 +390,7 @@ fn leftovers_delay_the_restart_until_they_are_gone() {
     });
     h.running(10);
     h.clock.advance_ms(5000);
-    let s = h.ev(Event::Exited {
-        pid: 10,
-        status: WaitStatus::exited(1),
-        leftovers: true,
-    });
+    let s = h.ev(exited_with_leftovers(10, WaitStatus::exited(1)));
     assert_eq!(changes(&s), vec![(Running, Exited), (Exited, Starting)]);
     assert!(has(&s, &Effect::SignalLeftovers { sig: TERM }));
     assert!(
@@ -428,11 +417,7 @@ fn stop_completes_only_when_leftovers_are_gone() {
     let mut h = Harness::new(settings());
     h.running(20);
     h.ev(Event::Stop);
-    let s = h.ev(Event::Exited {
-        pid: 20,
-        status: WaitStatus::signaled(TERM),
-        leftovers: true,
-    });
+    let s = h.ev(exited_with_leftovers(20, WaitStatus::signaled(TERM)));
     assert!(changes(&s).is_empty(), "still STOPPING");
     assert!(has(&s, &Effect::SignalLeftovers { sig: TERM }));
     assert_eq!(h.m.state(), Stopping);
@@ -459,11 +444,7 @@ fn leftovers_after_sigkill_get_sigkill_at_once() {
     h.running(20);
     h.ev(Event::Stop);
     h.tick_to_deadline(); // SIGKILL to the main process
-    let s = h.ev(Event::Exited {
-        pid: 20,
-        status: WaitStatus::signaled(9),
-        leftovers: true,
-    });
+    let s = h.ev(exited_with_leftovers(20, WaitStatus::signaled(9)));
     assert!(has(&s, &Effect::SignalLeftovers { sig: 9 }));
 }
 
@@ -475,11 +456,7 @@ fn leftovers_are_ignored_when_stopdescendants_is_off() {
     });
     h.running(20);
     h.ev(Event::Stop);
-    let s = h.ev(Event::Exited {
-        pid: 20,
-        status: WaitStatus::signaled(TERM),
-        leftovers: true,
-    });
+    let s = h.ev(exited_with_leftovers(20, WaitStatus::signaled(TERM)));
     assert_eq!(changes(&s), vec![(Stopping, Stopped)]);
     assert!(
         !s.effects
@@ -495,11 +472,7 @@ fn start_while_leftovers_linger_waits_then_spawns() {
         ..settings()
     });
     h.running(30);
-    h.ev(Event::Exited {
-        pid: 30,
-        status: WaitStatus::exited(0),
-        leftovers: true,
-    });
+    h.ev(exited_with_leftovers(30, WaitStatus::exited(0)));
     assert_eq!(h.m.state(), Exited);
     let s = h.ev(Event::Start);
     assert_eq!(s.reply, Some(Reply::Ok));
@@ -516,14 +489,11 @@ fn start_while_leftovers_linger_waits_then_spawns() {
 #[test]
 fn readiness_probe_decides_running() {
     let mut h = Harness::new(Settings {
-        ready: ReadyRule::Probe {
-            label: "tcp://127.0.0.1:8000".into(),
-        },
+        ready: probe("tcp://127.0.0.1:8000"),
         readiness_timeout: 5,
         ..settings()
     });
-    h.ev(Event::Start);
-    let s = h.ev(Event::Spawned { pid: 50 });
+    let s = h.spawned(50);
     assert!(has(&s, &Effect::StartProbe));
     h.clock.advance_ms(3000); // startsecs alone is not enough here
     assert!(changes(&h.ev(Event::Tick)).is_empty());
@@ -540,14 +510,11 @@ fn ready_early_still_waits_for_startsecs() {
     // A server that says READY=1 and then dies at once (Gunicorn whose workers fail to
     // boot) must not count as started.
     let mut h = Harness::new(Settings {
-        ready: ReadyRule::Probe {
-            label: "notify".into(),
-        },
+        ready: probe("notify"),
         startsecs: 1,
         ..settings()
     });
-    h.ev(Event::Start);
-    h.ev(Event::Spawned { pid: 51 });
+    h.spawned(51);
     h.clock.advance_ms(200);
     assert!(changes(&h.ev(Event::Ready)).is_empty());
     assert_eq!(h.m.next_deadline(), Some(h.clock.at(1000)));
@@ -555,35 +522,25 @@ fn ready_early_still_waits_for_startsecs() {
     assert_eq!(changes(&s), vec![(Starting, Running)]);
 
     let mut h = Harness::new(Settings {
-        ready: ReadyRule::Probe {
-            label: "notify".into(),
-        },
+        ready: probe("notify"),
         startsecs: 1,
         ..settings()
     });
-    h.ev(Event::Start);
-    h.ev(Event::Spawned { pid: 52 });
+    h.spawned(52);
     h.ev(Event::Ready);
     h.clock.advance_ms(500);
-    let s = h.ev(Event::Exited {
-        pid: 52,
-        status: WaitStatus::exited(3),
-        leftovers: false,
-    });
+    let s = h.ev(exited(52, WaitStatus::exited(3)));
     assert_eq!(changes(&s), vec![(Starting, Backoff)]);
 }
 
 #[test]
 fn not_ready_in_time_is_a_failed_start() {
     let mut h = Harness::new(Settings {
-        ready: ReadyRule::Probe {
-            label: "notify".into(),
-        },
+        ready: probe("notify"),
         readiness_timeout: 5,
         ..settings()
     });
-    h.ev(Event::Start);
-    h.ev(Event::Spawned { pid: 60 });
+    h.spawned(60);
     let s = h.tick_to_deadline();
     assert_eq!(changes(&s), vec![(Starting, Stopping)]);
     assert!(has(&s, &Effect::CancelProbe));
@@ -595,11 +552,7 @@ fn not_ready_in_time_is_a_failed_start() {
             group: false
         }
     ));
-    let s = h.ev(Event::Exited {
-        pid: 60,
-        status: WaitStatus::signaled(TERM),
-        leftovers: false,
-    });
+    let s = h.ev(exited(60, WaitStatus::signaled(TERM)));
     assert_eq!(changes(&s), vec![(Stopping, Backoff)]);
     assert_eq!(
         h.m.snapshot().spawnerr.as_deref(),
@@ -613,19 +566,12 @@ fn not_ready_in_time_is_a_failed_start() {
 #[test]
 fn probe_process_exiting_before_ready_backs_off() {
     let mut h = Harness::new(Settings {
-        ready: ReadyRule::Probe {
-            label: "notify".into(),
-        },
+        ready: probe("notify"),
         ..settings()
     });
-    h.ev(Event::Start);
-    h.ev(Event::Spawned { pid: 61 });
+    h.spawned(61);
     h.clock.advance_ms(30_000);
-    let s = h.ev(Event::Exited {
-        pid: 61,
-        status: WaitStatus::exited(0),
-        leftovers: false,
-    });
+    let s = h.ev(exited(61, WaitStatus::exited(0)));
     assert_eq!(changes(&s), vec![(Starting, Backoff)]);
 }
 
@@ -637,11 +583,7 @@ fn shutdown_freezes_restarts_and_gives_up_backoff() {
     });
     h.running(70);
     h.ev(Event::DaemonStopping);
-    let s = h.ev(Event::Exited {
-        pid: 70,
-        status: WaitStatus::exited(1),
-        leftovers: false,
-    });
+    let s = h.ev(exited(70, WaitStatus::exited(1)));
     assert_eq!(changes(&s), vec![(Running, Exited)]);
     assert!(
         !has(&s, &Effect::Spawn),
@@ -649,13 +591,8 @@ fn shutdown_freezes_restarts_and_gives_up_backoff() {
     );
 
     let mut h = Harness::new(settings());
-    h.ev(Event::Start);
-    h.ev(Event::Spawned { pid: 1 });
-    h.ev(Event::Exited {
-        pid: 1,
-        status: WaitStatus::exited(1),
-        leftovers: false,
-    });
+    h.spawned(1);
+    h.ev(exited(1, WaitStatus::exited(1)));
     let s = h.ev(Event::ShutdownStop);
     assert_eq!(changes(&s), vec![(Backoff, Fatal)]);
 
@@ -681,11 +618,7 @@ fn kill_failure_is_unknown() {
 fn stale_exit_reports_are_ignored() {
     let mut h = Harness::new(settings());
     h.running(100);
-    let s = h.ev(Event::Exited {
-        pid: 99,
-        status: WaitStatus::exited(1),
-        leftovers: false,
-    });
+    let s = h.ev(exited(99, WaitStatus::exited(1)));
     assert!(s.effects.is_empty());
     assert_eq!(h.m.state(), Running);
 }
@@ -701,11 +634,7 @@ fn replacement_takes_over_while_running() {
     assert_eq!(h.m.pid(), Some(11));
     assert_eq!(h.m.snapshot().laststart, Some(h.clock.now().wall));
     // the old pid's exit no longer concerns the machine
-    let s = h.ev(Event::Exited {
-        pid: 10,
-        status: WaitStatus::signaled(TERM),
-        leftovers: false,
-    });
+    let s = h.ev(exited(10, WaitStatus::signaled(TERM)));
     assert!(s.effects.is_empty());
     assert_eq!(h.m.state(), Running);
 

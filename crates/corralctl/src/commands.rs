@@ -1,20 +1,59 @@
 //! supervisorctl's `DefaultControllerPlugin` commands (all but the streaming ones, which
 //! are in `stream.rs`), in its order of checks, calls, messages and exit statuses.
 
-use corral_proto::Value;
 use corral_proto::api::{Fault, make_namespec, split_namespec};
+use corral_proto::{ProcessState, Value};
 use serde_json::json;
 
 use crate::controller::{Controller, exit, split_args, write_stdout};
 use crate::error::CtlError;
-use crate::format::{self, Outcome, StatusRow, member, member_int, member_str, to_json};
+use crate::format::{
+    self, Outcome, StatusRow, member, member_int, member_str, namespec_of, to_json,
+};
 use crate::help;
 use crate::options::UrlSource;
+
+/// The per-process commands that print one result line per process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Start,
+    Stop,
+    Signal,
+    Clear,
+}
+
+impl Action {
+    /// The name in `--json` items.
+    fn name(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Signal => "signal",
+            Action::Clear => "clear",
+        }
+    }
+
+    /// `_startresult` / `_stopresult` / `_signalresult` / `_clearresult`.
+    fn outcome(self, code: i32) -> Option<Outcome> {
+        match self {
+            Action::Start => format::start_outcome(code),
+            Action::Stop => format::signal_outcome(code, "stopped"),
+            Action::Signal => format::signal_outcome(code, "signalled"),
+            Action::Clear => format::clear_outcome(code),
+        }
+    }
+
+    /// Whether supervisorctl reads the result's description (`_signalresult` prints a
+    /// FAILED fault's string as the whole line).
+    fn uses_description(self) -> bool {
+        matches!(self, Action::Stop | Action::Signal)
+    }
+}
 
 /// What a start/stop/signal/clear produced for one name, for text and JSON alike.
 struct ItemResult {
     namespec: String,
-    action: &'static str,
+    action: Action,
     code: i32,
     /// The text after `name: ` (`started`, `ERROR (spawn error)`), or a whole line for
     /// FAILED signal results, which supervisorctl prints bare.
@@ -23,11 +62,23 @@ struct ItemResult {
     ok: bool,
 }
 
+/// What start, stop and signal do with their names, in which they differ.
+struct PerName {
+    action: Action,
+    /// The methods for `all`, a group and a process.
+    methods: [&'static str; 3],
+    /// What follows the name in every call (the signal).
+    extra: Vec<Value>,
+    /// The fault that leaves the exit status alone (`ALREADY_STARTED` for start, …).
+    ignored: Option<i32>,
+    /// A failed group call, which each command handles its own way in supervisorctl:
+    /// given the error and the group, Ok when it printed something, else the error to
+    /// raise.
+    group_failed: fn(&mut Controller, CtlError, &str) -> Result<(), CtlError>,
+}
+
 /// `reloadConfig()[0]`: the groups added, changed and removed.
 type Changes = (Vec<String>, Vec<String>, Vec<String>);
-
-/// Process states `status` counts as not running (`STOPPED_STATES`).
-const STOPPED_STATES: [i64; 4] = [0, 100, 200, 1000];
 
 fn list(v: &Value) -> Result<&[Value], CtlError> {
     v.as_array().ok_or_else(|| {
@@ -46,20 +97,16 @@ fn fault_is(e: &CtlError, fault: Fault) -> bool {
     e.fault().is_some_and(|(code, _)| code == fault.code())
 }
 
+/// `info` as JSON, with its `namespec` added.
+fn json_with_namespec(info: &Value, namespec: &str) -> serde_json::Value {
+    let mut item = to_json(info);
+    if let Some(obj) = item.as_object_mut() {
+        obj.insert("namespec".into(), json!(namespec));
+    }
+    item
+}
+
 impl Controller {
-    fn help_topic(&mut self, name: &str) {
-        if let Some(text) = help::topic(name) {
-            self.output(text);
-        }
-    }
-
-    /// A usage mistake: the message, the exit status, then the command's help.
-    fn usage_error(&mut self, message: &str, status: i32, topic: &str) {
-        self.output(message);
-        self.exitstatus = status;
-        self.help_topic(topic);
-    }
-
     pub(crate) fn do_help(&mut self, arg: &str) {
         let arg_stripped = corral_config::pystr::strip(arg);
         if arg_stripped == "help" {
@@ -77,7 +124,7 @@ impl Controller {
     fn emit_item(&mut self, r: &ItemResult) {
         let item = json!({
             "name": r.namespec,
-            "action": r.action,
+            "action": r.action.name(),
             "ok": r.ok,
             "status": r.status,
             "code": r.code,
@@ -85,44 +132,43 @@ impl Controller {
         self.result(&r.line, item);
     }
 
-    /// `_startresult` / `_stopresult` / `_signalresult` / `_clearresult` for a result
-    /// record (`name`, `group`, `status`, `description`), then the exit status rule.
-    fn item_from_record(
+    /// The result line of every record (`name`, `group`, `status`, `description`) in a
+    /// list such as `startAllProcesses` returns, then the exit status rule.
+    fn emit_records(
         &mut self,
-        action: &'static str,
-        record: &Value,
+        action: Action,
+        records: &Value,
         ignored: Option<i32>,
     ) -> Result<(), CtlError> {
-        let namespec = make_namespec(&member_str(record, "group")?, &member_str(record, "name")?);
-        let code = i32::try_from(member_int(record, "status")?).unwrap_or(i32::MIN);
-        let description = match action {
-            "stop" | "signal" => member_str(record, "description")?,
-            _ => String::new(),
-        };
-        self.emit_outcome(action, namespec, code, &description, ignored)
+        for record in list(records)? {
+            let namespec = namespec_of(record)?;
+            let code = i32::try_from(member_int(record, "status")?).unwrap_or(i32::MIN);
+            let description = if action.uses_description() {
+                member_str(record, "description")?
+            } else {
+                String::new()
+            };
+            self.emit_outcome(action, namespec, code, &description, ignored)?;
+        }
+        Ok(())
     }
 
     /// One per-process call (`startProcess`, `stopProcess`, …) and its result line: a
     /// fault is an outcome to print, anything else an error to raise.
     fn call_outcome(
         &mut self,
-        action: &'static str,
+        action: Action,
         namespec: String,
         method: &str,
         params: &[Value],
-        with_text: bool,
         ignored: Option<i32>,
     ) -> Result<(), CtlError> {
         match self.call(method, params) {
             Ok(_) => self.emit_outcome(action, namespec, Fault::Success.code(), "", None),
             Err(e) => match e.fault() {
                 Some((code, text)) => {
-                    let text = if with_text {
-                        text.to_string()
-                    } else {
-                        String::new()
-                    };
-                    self.emit_outcome(action, namespec, code, &text, ignored)
+                    let text = if action.uses_description() { text } else { "" };
+                    self.emit_outcome(action, namespec, code, text, ignored)
                 }
                 None => Err(e),
             },
@@ -131,20 +177,14 @@ impl Controller {
 
     fn emit_outcome(
         &mut self,
-        action: &'static str,
+        action: Action,
         namespec: String,
         code: i32,
         description: &str,
         ignored: Option<i32>,
     ) -> Result<(), CtlError> {
-        let outcome: Option<Outcome> = match action {
-            "start" => format::start_outcome(code),
-            "stop" => format::signal_outcome(code, "stopped"),
-            "signal" => format::signal_outcome(code, "signalled"),
-            _ => format::clear_outcome(code),
-        };
         let ok = code == Fault::Success.code() || Some(code) == ignored;
-        let (line, status) = match outcome {
+        let (line, status) = match action.outcome(code) {
             Some(o) => (
                 format::outcome_line(&namespec, o),
                 match o {
@@ -152,7 +192,7 @@ impl Controller {
                 },
             ),
             // _signalresult prints a FAILED fault's string as the whole line.
-            None if code == Fault::Failed.code() && matches!(action, "stop" | "signal") => {
+            None if code == Fault::Failed.code() && action.uses_description() => {
                 (description.to_string(), description.to_string())
             }
             None => {
@@ -174,7 +214,7 @@ impl Controller {
     }
 
     /// A `name: ERROR (no such group)` line, as an item in JSON.
-    fn no_such_group(&mut self, action: &'static str, group: &str) {
+    fn no_such_group(&mut self, action: Action, group: &str) {
         self.emit_item(&ItemResult {
             namespec: group.to_string(),
             action,
@@ -185,29 +225,61 @@ impl Controller {
         });
     }
 
+    /// start, stop and signal of `names`: `all` in one call, else each name by its own
+    /// call, for its group or its process; a result line per process.
+    fn act_on_names(&mut self, names: &[String], how: PerName) -> Result<(), CtlError> {
+        let PerName {
+            action,
+            methods: [all_method, group_method, process_method],
+            extra,
+            ignored,
+            group_failed,
+        } = how;
+        if names.iter().any(|n| n == "all") {
+            let results = self.call(all_method, &extra)?;
+            return self.emit_records(action, &results, ignored);
+        }
+        let with_extra = |first: &str| [&[Value::from(first)], extra.as_slice()].concat();
+        for name in names {
+            let (group, process) = split_namespec(name);
+            match process {
+                None => match self.call(group_method, &with_extra(&group)) {
+                    Ok(results) => self.emit_records(action, &results, ignored)?,
+                    Err(e) => group_failed(self, e, &group)?,
+                },
+                Some(process) => {
+                    let namespec = make_namespec(&group, &process);
+                    let params = with_extra(name);
+                    self.call_outcome(action, namespec, process_method, &params, ignored)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn do_status(&mut self, arg: &str) -> Result<(), CtlError> {
         if !self.upcheck()? {
             self.exitstatus = exit::STATUS_UNKNOWN;
             return Ok(());
         }
-        let all = self.call("supervisor.getAllProcessInfo", &[])?;
-        let all = list(&all)?.to_vec();
+        let infos = self.call("supervisor.getAllProcessInfo", &[])?;
+        let all = list(&infos)?;
         let names = split_args(arg);
-        let matching: Vec<Value> = if names.is_empty() || names.iter().any(|n| n == "all") {
-            all
+        let matching: Vec<&Value> = if names.is_empty() || names.iter().any(|n| n == "all") {
+            all.iter().collect()
         } else {
             let mut matching = Vec::new();
             for name in &names {
                 let (group, process) = split_namespec(name);
                 let mut found = false;
-                for info in &all {
+                for info in all {
                     let mut matched = member_str(info, "group")? == group;
                     if let Some(p) = &process {
                         matched = matched && member_str(info, "name")? == *p;
                     }
                     if matched {
                         found = true;
-                        matching.push(info.clone());
+                        matching.push(info);
                     }
                 }
                 if !found {
@@ -222,26 +294,26 @@ impl Controller {
             matching
         };
         self.show_statuses(&matching)?;
-        for info in &matching {
-            if STOPPED_STATES.contains(&member_int(info, "state")?) {
+        for info in matching {
+            let state = i32::try_from(member_int(info, "state")?).ok();
+            if state
+                .and_then(ProcessState::from_code)
+                .is_some_and(ProcessState::is_stopped)
+            {
                 self.exitstatus = exit::STATUS_NOT_RUNNING;
             }
         }
         Ok(())
     }
 
-    fn show_statuses(&mut self, infos: &[Value]) -> Result<(), CtlError> {
+    fn show_statuses(&mut self, infos: &[&Value]) -> Result<(), CtlError> {
         let rows = infos
             .iter()
-            .map(StatusRow::from_info)
+            .map(|info| StatusRow::from_info(info))
             .collect::<Result<Vec<_>, _>>()?;
         let lines = format::status_lines(&rows, self.colour());
         for ((line, info), row) in lines.iter().zip(infos).zip(&rows) {
-            let mut item = to_json(info);
-            if let Some(obj) = item.as_object_mut() {
-                obj.insert("namespec".into(), json!(row.namespec));
-            }
-            self.result(line, item);
+            self.result(line, json_with_namespec(info, &row.namespec));
         }
         Ok(())
     }
@@ -261,8 +333,7 @@ impl Controller {
             let all = self.call("supervisor.getAllProcessInfo", &[])?;
             for info in list(&all)? {
                 let pid = member(info, "pid")?;
-                let namespec =
-                    make_namespec(&member_str(info, "group")?, &member_str(info, "name")?);
+                let namespec = namespec_of(info)?;
                 self.result(
                     &format::py_str(pid),
                     json!({"name": namespec, "pid": to_json(pid)}),
@@ -271,15 +342,10 @@ impl Controller {
         } else {
             for name in names {
                 match self.call("supervisor.getProcessInfo", &[Value::from(name.as_str())]) {
-                    Err(e) if e.fault().is_some() => {
-                        self.exitstatus = exit::GENERIC;
-                        if fault_is(&e, Fault::BadName) {
-                            self.output(&format!("No such process {name}"));
-                        } else {
-                            return Err(e);
-                        }
-                    }
-                    Err(e) => return Err(e),
+                    Err(e) => self.fault_line(e, |fault, _| match fault {
+                        Some(Fault::BadName) => Some(format!("No such process {name}")),
+                        _ => None,
+                    })?,
                     Ok(info) => {
                         let pid = member(&info, "pid")?;
                         self.result(
@@ -309,52 +375,26 @@ impl Controller {
             );
             return Ok(());
         }
-        let already = Some(Fault::AlreadyStarted.code());
-        if names.iter().any(|n| n == "all") {
-            let results = self.call("supervisor.startAllProcesses", &[])?;
-            for r in list(&results)? {
-                self.item_from_record("start", r, already)?;
-            }
-            return Ok(());
-        }
-        for name in names {
-            let (group, process) = split_namespec(&name);
-            match process {
-                None => {
-                    match self.call(
-                        "supervisor.startProcessGroup",
-                        &[Value::from(group.as_str())],
-                    ) {
-                        Ok(results) => {
-                            for r in list(&results)? {
-                                self.item_from_record("start", r, already)?;
-                            }
-                        }
-                        Err(e) if fault_is(&e, Fault::BadName) => {
-                            self.no_such_group("start", &group);
-                            self.exitstatus = exit::INVALID_ARGS;
-                        }
-                        Err(e) => {
-                            self.exitstatus = exit::GENERIC;
-                            return Err(e);
-                        }
-                    }
+        let how = PerName {
+            action: Action::Start,
+            methods: [
+                "supervisor.startAllProcesses",
+                "supervisor.startProcessGroup",
+                "supervisor.startProcess",
+            ],
+            extra: Vec::new(),
+            ignored: Some(Fault::AlreadyStarted.code()),
+            group_failed: |ctl, e, group| {
+                if fault_is(&e, Fault::BadName) {
+                    ctl.no_such_group(Action::Start, group);
+                    ctl.exitstatus = exit::INVALID_ARGS;
+                    return Ok(());
                 }
-                Some(process) => {
-                    let namespec = make_namespec(&group, &process);
-                    let params = [Value::from(name.as_str())];
-                    self.call_outcome(
-                        "start",
-                        namespec,
-                        "supervisor.startProcess",
-                        &params,
-                        false,
-                        already,
-                    )?;
-                }
-            }
-        }
-        Ok(())
+                ctl.exitstatus = exit::GENERIC;
+                Err(e)
+            },
+        };
+        self.act_on_names(&names, how)
     }
 
     pub(crate) fn do_stop(&mut self, arg: &str) -> Result<(), CtlError> {
@@ -366,53 +406,27 @@ impl Controller {
             self.usage_error("Error: stop requires a process name", exit::GENERIC, "stop");
             return Ok(());
         }
-        let not_running = Some(Fault::NotRunning.code());
-        if names.iter().any(|n| n == "all") {
-            let results = self.call("supervisor.stopAllProcesses", &[])?;
-            for r in list(&results)? {
-                self.item_from_record("stop", r, not_running)?;
-            }
-            return Ok(());
-        }
-        for name in names {
-            let (group, process) = split_namespec(&name);
-            match process {
-                None => {
-                    match self.call(
-                        "supervisor.stopProcessGroup",
-                        &[Value::from(group.as_str())],
-                    ) {
-                        Ok(results) => {
-                            for r in list(&results)? {
-                                self.item_from_record("stop", r, not_running)?;
-                            }
-                        }
-                        Err(e) if e.fault().is_some() => {
-                            self.exitstatus = exit::GENERIC;
-                            if fault_is(&e, Fault::BadName) {
-                                self.no_such_group("stop", &group);
-                            } else {
-                                return Err(e);
-                            }
-                        }
-                        Err(e) => return Err(e),
-                    }
+        let how = PerName {
+            action: Action::Stop,
+            methods: [
+                "supervisor.stopAllProcesses",
+                "supervisor.stopProcessGroup",
+                "supervisor.stopProcess",
+            ],
+            extra: Vec::new(),
+            ignored: Some(Fault::NotRunning.code()),
+            group_failed: |ctl, e, group| {
+                if e.fault().is_some() {
+                    ctl.exitstatus = exit::GENERIC;
                 }
-                Some(process) => {
-                    let namespec = make_namespec(&group, &process);
-                    let params = [Value::from(name.as_str())];
-                    self.call_outcome(
-                        "stop",
-                        namespec,
-                        "supervisor.stopProcess",
-                        &params,
-                        true,
-                        not_running,
-                    )?;
+                if fault_is(&e, Fault::BadName) {
+                    ctl.no_such_group(Action::Stop, group);
+                    return Ok(());
                 }
-            }
-        }
-        Ok(())
+                Err(e)
+            },
+        };
+        self.act_on_names(&names, how)
     }
 
     pub(crate) fn do_signal(&mut self, arg: &str) -> Result<(), CtlError> {
@@ -421,55 +435,32 @@ impl Controller {
         }
         let args = split_args(arg);
         if args.len() < 2 {
-            self.output("Error: signal requires a signal name and a process name");
-            self.help_topic("signal");
-            self.exitstatus = exit::GENERIC;
+            self.usage_error(
+                "Error: signal requires a signal name and a process name",
+                exit::GENERIC,
+                "signal",
+            );
             return Ok(());
         }
-        let sig = Value::from(args[0].as_str());
-        let names = &args[1..];
-        if names.iter().any(|n| n == "all") {
-            let results = self.call("supervisor.signalAllProcesses", &[sig])?;
-            for r in list(&results)? {
-                self.item_from_record("signal", r, None)?;
-            }
-            return Ok(());
-        }
-        for name in names {
-            let (group, process) = split_namespec(name);
-            match process {
-                None => {
-                    match self.call(
-                        "supervisor.signalProcessGroup",
-                        &[Value::from(group.as_str()), sig.clone()],
-                    ) {
-                        Ok(results) => {
-                            for r in list(&results)? {
-                                self.item_from_record("signal", r, None)?;
-                            }
-                        }
-                        Err(e) if fault_is(&e, Fault::BadName) => {
-                            self.no_such_group("signal", &group);
-                            self.exitstatus = exit::GENERIC;
-                        }
-                        Err(e) => return Err(e),
-                    }
+        let how = PerName {
+            action: Action::Signal,
+            methods: [
+                "supervisor.signalAllProcesses",
+                "supervisor.signalProcessGroup",
+                "supervisor.signalProcess",
+            ],
+            extra: vec![Value::from(args[0].as_str())],
+            ignored: None,
+            group_failed: |ctl, e, group| {
+                if fault_is(&e, Fault::BadName) {
+                    ctl.no_such_group(Action::Signal, group);
+                    ctl.exitstatus = exit::GENERIC;
+                    return Ok(());
                 }
-                Some(process) => {
-                    let namespec = make_namespec(&group, &process);
-                    let params = [Value::from(name.as_str()), sig.clone()];
-                    self.call_outcome(
-                        "signal",
-                        namespec,
-                        "supervisor.signalProcess",
-                        &params,
-                        true,
-                        None,
-                    )?;
-                }
-            }
-        }
-        Ok(())
+                Err(e)
+            },
+        };
+        self.act_on_names(&args[1..], how)
     }
 
     pub(crate) fn do_restart(&mut self, arg: &str) -> Result<(), CtlError> {
@@ -532,13 +523,14 @@ impl Controller {
         }
         // One process per call when going one by one, so progress shows as it happens;
         // otherwise the daemon runs the whole rollout in one call.
-        let targets = if surge == 1 && unavailable == 0 {
+        let one_by_one = surge == 1 && unavailable == 0;
+        let targets = if one_by_one {
             self.expand_names(&names)?
         } else {
             names
         };
         for target in targets {
-            if surge == 1 && unavailable == 0 {
+            if one_by_one {
                 self.text_only(&format!("{target}: starting a replacement"));
             }
             let params = [
@@ -668,33 +660,21 @@ impl Controller {
                 self.exitstatus = exit::GENERIC;
                 return Err(e);
             }
-            Err(e) => {
-                let socket_error = matches!(
-                    &e,
-                    CtlError::Client {
-                        error: corral_proto::ClientError::Io(_),
-                        ..
-                    }
-                );
-                if !socket_error {
-                    return Err(e);
-                }
+            Err(e) if e.is_socket_error() => {
                 self.exitstatus = exit::GENERIC;
-                let url = self.opts.serverurl.clone();
-                match e.errno() {
-                    Some(libc::ECONNREFUSED) => {
-                        self.output(&format!(
-                            "ERROR: {url} refused connection (already shut down?)"
-                        ));
-                        self.explain_unreachable(&e);
-                    }
-                    Some(libc::ENOENT) => {
-                        self.output(&format!("ERROR: {url} no such file (already shut down?)"));
-                        self.explain_unreachable(&e);
-                    }
+                let words = match e.errno() {
+                    Some(libc::ECONNREFUSED) => "refused connection",
+                    Some(libc::ENOENT) => "no such file",
                     _ => return Err(e),
-                }
+                };
+                let line = format!(
+                    "ERROR: {} {words} (already shut down?)",
+                    self.opts.serverurl
+                );
+                self.output(&line);
+                self.explain_unreachable(&e);
             }
+            Err(e) => return Err(e),
         }
         Ok(())
     }
@@ -713,15 +693,10 @@ impl Controller {
         }
         match self.call("supervisor.restart", &[]) {
             Ok(_) => self.output("Restarted supervisord"),
-            Err(e) if e.fault().is_some() => {
-                self.exitstatus = exit::GENERIC;
-                if fault_is(&e, Fault::ShutdownState) {
-                    self.output("ERROR: already shutting down");
-                } else {
-                    return Err(e);
-                }
-            }
-            Err(e) => return Err(e),
+            Err(e) => self.fault_line(e, |fault, _| match fault {
+                Some(Fault::ShutdownState) => Some("ERROR: already shutting down".into()),
+                _ => None,
+            })?,
         }
         Ok(())
     }
@@ -735,24 +710,14 @@ impl Controller {
             Ok(infos) => {
                 for info in list(&infos)? {
                     let line = format::config_info_line(info)?;
-                    let mut item = to_json(info);
-                    if let Some(obj) = item.as_object_mut() {
-                        let namespec =
-                            make_namespec(&member_str(info, "group")?, &member_str(info, "name")?);
-                        obj.insert("namespec".into(), json!(namespec));
-                    }
+                    let item = json_with_namespec(info, &namespec_of(info)?);
                     self.result(&line, item);
                 }
             }
-            Err(e) if e.fault().is_some() => {
-                self.exitstatus = exit::GENERIC;
-                if fault_is(&e, Fault::ShutdownState) {
-                    self.output("ERROR: supervisor shutting down");
-                } else {
-                    return Err(e);
-                }
-            }
-            Err(e) => return Err(e),
+            Err(e) => self.fault_line(e, |fault, _| match fault {
+                Some(Fault::ShutdownState) => Some("ERROR: supervisor shutting down".into()),
+                _ => None,
+            })?,
         }
         Ok(())
     }
@@ -799,19 +764,11 @@ impl Controller {
                     );
                 }
             }
-            Err(e) if e.fault().is_some() => {
-                self.exitstatus = exit::GENERIC;
-                let (code, text) = e.fault().expect("checked");
-                if code == Fault::ShutdownState.code() {
-                    self.output("ERROR: supervisor shutting down");
-                } else if code == Fault::CantReread.code() {
-                    let text = text.to_string();
-                    self.output(&format!("ERROR: {text}"));
-                } else {
-                    return Err(e);
-                }
-            }
-            Err(e) => return Err(e),
+            Err(e) => self.fault_line(e, |fault, text| match fault {
+                Some(Fault::ShutdownState) => Some("ERROR: supervisor shutting down".into()),
+                Some(Fault::CantReread) => Some(format!("ERROR: {text}")),
+                _ => None,
+            })?,
         }
         Ok(())
     }
@@ -848,17 +805,13 @@ impl Controller {
                 &[Value::from(name.as_str())],
             ) {
                 Ok(_) => self.output(&format!("{name}: removed process group")),
-                Err(e) if e.fault().is_some() => {
-                    self.exitstatus = exit::GENERIC;
-                    if fault_is(&e, Fault::StillRunning) {
-                        self.output(&format!("ERROR: process/group still running: {name}"));
-                    } else if fault_is(&e, Fault::BadName) {
-                        self.output(&format!("ERROR: no such process/group: {name}"));
-                    } else {
-                        return Err(e);
+                Err(e) => self.fault_line(e, |fault, _| match fault {
+                    Some(Fault::StillRunning) => {
+                        Some(format!("ERROR: process/group still running: {name}"))
                     }
-                }
-                Err(e) => return Err(e),
+                    Some(Fault::BadName) => Some(format!("ERROR: no such process/group: {name}")),
+                    _ => None,
+                })?,
             }
         }
         Ok(())
@@ -874,15 +827,12 @@ impl Controller {
     pub(crate) fn do_update(&mut self, arg: &str) -> Result<(), CtlError> {
         let result = match self.call("supervisor.reloadConfig", &[]) {
             Ok(r) => r,
-            Err(e) if e.fault().is_some() => {
-                self.exitstatus = exit::GENERIC;
-                if fault_is(&e, Fault::ShutdownState) {
-                    self.output("ERROR: already shutting down");
-                    return Ok(());
-                }
-                return Err(e);
+            Err(e) => {
+                return self.fault_line(e, |fault, _| match fault {
+                    Some(Fault::ShutdownState) => Some("ERROR: already shutting down".into()),
+                    _ => None,
+                });
             }
-            Err(e) => return Err(e),
         };
         let (added, changed, removed) = Self::changes(&result)?;
         // supervisorctl keeps the names in a set; first-seen order stands in for its
@@ -968,10 +918,7 @@ impl Controller {
         }
         if names.iter().any(|n| n == "all") {
             let results = self.call("supervisor.clearAllProcessLogs", &[])?;
-            for r in list(&results)? {
-                self.item_from_record("clear", r, None)?;
-            }
-            return Ok(());
+            return self.emit_records(Action::Clear, &results, None);
         }
         for name in names {
             let (group, process) = split_namespec(&name);
@@ -980,11 +927,10 @@ impl Controller {
             let namespec = make_namespec(&group, process.as_deref().unwrap_or("None"));
             let params = [Value::from(name.as_str())];
             self.call_outcome(
-                "clear",
+                Action::Clear,
                 namespec,
                 "supervisor.clearProcessLogs",
                 &params,
-                false,
                 None,
             )?;
         }

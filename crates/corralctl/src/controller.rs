@@ -4,7 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use corral_proto::api::Fault;
+use corral_proto::api::{API_VERSION, Fault};
 use corral_proto::{Client, ClientError, ServerUrl, Value};
 use serde_json::json;
 
@@ -25,9 +25,6 @@ pub mod exit {
     pub const STATUS_NOT_RUNNING: i32 = 3;
     pub const STATUS_UNKNOWN: i32 = 4;
 }
-
-/// The RPC API version supervisorctl 4.3.0 insists on.
-const API_VERSION: &str = "3.0";
 
 /// The commands whose results `--json` prints as JSON.
 pub const JSON_COMMANDS: [&str; 10] = [
@@ -154,6 +151,37 @@ impl Controller {
         eprintln!("corralctl: {text}");
     }
 
+    /// A usage mistake: the message, the exit status, then the command's help.
+    pub fn usage_error(&mut self, message: &str, status: i32, topic: &str) {
+        self.output(message);
+        self.exitstatus = status;
+        if let Some(text) = crate::help::topic(topic) {
+            self.output(text);
+        }
+    }
+
+    /// supervisorctl's `except xmlrpclib.Fault as e: self.ctl.exitstatus = GENERIC; if
+    /// e.faultCode == ...: self.ctl.output(...) else: raise`. For a fault: exit status 1,
+    /// then the line `line_for` gives for it (from its fault and text), or the fault raised
+    /// again when it gives none. Any other error is raised as it is.
+    pub fn fault_line(
+        &mut self,
+        e: CtlError,
+        line_for: impl FnOnce(Option<Fault>, &str) -> Option<String>,
+    ) -> Result<(), CtlError> {
+        let Some((code, text)) = e.fault() else {
+            return Err(e);
+        };
+        self.exitstatus = exit::GENERIC;
+        match line_for(Fault::from_code(code), text) {
+            Some(line) => {
+                self.output(&line);
+                Ok(())
+            }
+            None => Err(e),
+        }
+    }
+
     // ---- the connection ----
 
     /// The client for the current server URL and credentials (a new one when `open` or
@@ -196,66 +224,50 @@ impl Controller {
     /// `upcheck`: is the daemon there and does it speak API 3.0? Prints supervisorctl's
     /// message and sets its exit status when not.
     pub fn upcheck(&mut self) -> Result<bool, CtlError> {
-        match self.call("supervisor.getVersion", &[]) {
+        let e = match self.call("supervisor.getVersion", &[]) {
+            Ok(api) if api.as_str() == Some(API_VERSION) => return Ok(true),
             Ok(api) => {
-                if api.as_str() != Some(API_VERSION) {
-                    let remote = crate::format::py_str(&api);
-                    self.output(&format!(
-                        "Sorry, this version of supervisorctl expects to talk to a server with \
-                         API version {API_VERSION}, but the remote version is {remote}."
-                    ));
-                    self.exitstatus = exit::NOT_INSTALLED;
-                    return Ok(false);
-                }
-                Ok(true)
+                let remote = crate::format::py_str(&api);
+                self.output(&format!(
+                    "Sorry, this version of supervisorctl expects to talk to a server with \
+                     API version {API_VERSION}, but the remote version is {remote}."
+                ));
+                self.exitstatus = exit::NOT_INSTALLED;
+                return Ok(false);
             }
-            Err(e) => {
-                if let Some((code, _)) = e.fault() {
-                    if code == Fault::UnknownMethod.code() {
-                        self.output(
-                            "Sorry, supervisord responded but did not recognize the supervisor \
-                             namespace commands that supervisorctl uses to control it.  Please \
-                             check that the [rpcinterface:supervisor] section is enabled in the \
-                             configuration file (see sample.conf).",
-                        );
-                        self.exitstatus = exit::UNIMPLEMENTED_FEATURE;
-                        return Ok(false);
-                    }
-                    self.exitstatus = exit::GENERIC;
-                    return Err(e);
-                }
-                match e.errno() {
-                    Some(libc::ECONNREFUSED) => {
-                        let url = self.opts.serverurl.clone();
-                        self.output(&format!("{url} refused connection"));
-                        self.explain_unreachable(&e);
-                        self.exitstatus = exit::INSUFFICIENT_PRIVILEGES;
-                        Ok(false)
-                    }
-                    Some(libc::ENOENT) => {
-                        let url = self.opts.serverurl.clone();
-                        self.output(&format!("{url} no such file"));
-                        self.explain_unreachable(&e);
-                        self.exitstatus = exit::NOT_RUNNING;
-                        Ok(false)
-                    }
-                    _ => {
-                        // Only socket errors pass through upcheck's handler; a 401 or a
-                        // bad URL reach onecmd untouched.
-                        if matches!(
-                            e,
-                            CtlError::Client {
-                                error: ClientError::Io(_),
-                                ..
-                            }
-                        ) {
-                            self.exitstatus = exit::GENERIC;
-                        }
-                        Err(e)
-                    }
-                }
+            Err(e) => e,
+        };
+        if let Some((code, _)) = e.fault() {
+            if code == Fault::UnknownMethod.code() {
+                self.output(
+                    "Sorry, supervisord responded but did not recognize the supervisor \
+                     namespace commands that supervisorctl uses to control it.  Please \
+                     check that the [rpcinterface:supervisor] section is enabled in the \
+                     configuration file (see sample.conf).",
+                );
+                self.exitstatus = exit::UNIMPLEMENTED_FEATURE;
+                return Ok(false);
             }
+            self.exitstatus = exit::GENERIC;
+            return Err(e);
         }
+        let (words, status) = match e.errno() {
+            Some(libc::ECONNREFUSED) => ("refused connection", exit::INSUFFICIENT_PRIVILEGES),
+            Some(libc::ENOENT) => ("no such file", exit::NOT_RUNNING),
+            _ => {
+                // Only socket errors pass through upcheck's handler; a 401 or a bad URL
+                // reach onecmd untouched.
+                if e.is_socket_error() {
+                    self.exitstatus = exit::GENERIC;
+                }
+                return Err(e);
+            }
+        };
+        let line = format!("{} {words}", self.opts.serverurl);
+        self.output(&line);
+        self.explain_unreachable(&e);
+        self.exitstatus = status;
+        Ok(false)
     }
 
     /// corral's line after a failed connection: what was tried, why it failed, and where
@@ -288,17 +300,11 @@ impl Controller {
         match &mut self.input {
             Input::Plain(lines) => {
                 write_stdout(prompt.as_bytes());
-                match lines.read_line() {
-                    Ok(l) => Ok(l),
-                    Err(ReadStop::Eof) => Err(CtlError::eof()),
-                    Err(ReadStop::Interrupted) => Err(CtlError::Interrupted),
-                }
+                lines.read_line()
             }
-            Input::Editor(ed) => ed.read(prompt).map_err(|stop| match stop {
-                ReadStop::Eof => CtlError::eof(),
-                ReadStop::Interrupted => CtlError::Interrupted,
-            }),
+            Input::Editor(ed) => ed.read(prompt),
         }
+        .map_err(input_stopped)
     }
 
     // ---- commands ----
@@ -375,10 +381,7 @@ impl Controller {
             Input::Plain(lines) => term::getpass("Password:", lines),
             Input::Editor(_) => term::getpass("Password:", &mut FdLines::stdin()),
         }
-        .map_err(|stop| match stop {
-            ReadStop::Eof => CtlError::eof(),
-            ReadStop::Interrupted => CtlError::Interrupted,
-        })?;
+        .map_err(input_stopped)?;
         self.output("");
         self.opts.username = Some(username);
         self.opts.password = Some(password);
@@ -442,6 +445,15 @@ impl Controller {
     fn do_eof(&mut self) -> bool {
         self.output("");
         true
+    }
+}
+
+/// Python's `input()` ending without a line: EOFError or KeyboardInterrupt.
+#[track_caller]
+fn input_stopped(stop: ReadStop) -> CtlError {
+    match stop {
+        ReadStop::Eof => CtlError::eof(),
+        ReadStop::Interrupted => CtlError::Interrupted,
     }
 }
 

@@ -110,6 +110,17 @@ impl CtlError {
         }
     }
 
+    /// True for a socket error (Python's `socket.error`), connecting or later.
+    pub fn is_socket_error(&self) -> bool {
+        matches!(
+            self,
+            CtlError::Client {
+                error: ClientError::Io(_),
+                ..
+            }
+        )
+    }
+
     /// True for a socket error while connecting (the daemon is not there).
     pub fn is_connect_failure(&self) -> bool {
         matches!(self, CtlError::Client { error: ClientError::Io(e), .. }

@@ -39,6 +39,15 @@ pub fn member_int(record: &Value, key: &str) -> Result<i64, CtlError> {
     }
 }
 
+/// `make_namespec(record['group'], record['name'])`.
+#[track_caller]
+pub fn namespec_of(record: &Value) -> Result<String, CtlError> {
+    Ok(make_namespec(
+        &member_str(record, "group")?,
+        &member_str(record, "name")?,
+    ))
+}
+
 fn py_type(v: &Value) -> &'static str {
     match v {
         Value::Int(_) => "int",
@@ -150,7 +159,7 @@ impl StatusRow {
     #[track_caller]
     pub fn from_info(info: &Value) -> Result<StatusRow, CtlError> {
         Ok(StatusRow {
-            namespec: make_namespec(&member_str(info, "group")?, &member_str(info, "name")?),
+            namespec: namespec_of(info)?,
             statename: member_str(info, "statename")?,
             description: member_str(info, "description")?,
         })
@@ -199,7 +208,7 @@ pub fn status_lines(rows: &[StatusRow], colour: bool) -> Vec<String> {
 /// `_formatConfigInfo`: one line of `avail`.
 #[track_caller]
 pub fn config_info_line(info: &Value) -> Result<String, CtlError> {
-    let name = make_namespec(&member_str(info, "group")?, &member_str(info, "name")?);
+    let name = namespec_of(info)?;
     let inuse = if truthy(member(info, "inuse")?) {
         "in use"
     } else {

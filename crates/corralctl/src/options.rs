@@ -189,7 +189,8 @@ struct Cli {
     json: Option<bool>,
 }
 
-fn set_once(slot: &mut Option<String>, value: String, opt: &str) -> Result<(), Early> {
+/// An option's value, which may be given only once.
+fn set_once<T>(slot: &mut Option<T>, value: T, opt: &str) -> Result<(), Early> {
     if slot.is_some() {
         return Err(usage(format!(
             "conflicting command line option {}",
@@ -197,17 +198,6 @@ fn set_once(slot: &mut Option<String>, value: String, opt: &str) -> Result<(), E
         )));
     }
     *slot = Some(value);
-    Ok(())
-}
-
-fn flag_once(slot: &mut Option<bool>, opt: &str) -> Result<(), Early> {
-    if slot.is_some() {
-        return Err(usage(format!(
-            "conflicting command line option {}",
-            pystr::repr(opt)
-        )));
-    }
-    *slot = Some(true);
     Ok(())
 }
 
@@ -226,7 +216,7 @@ pub fn realize(args: &[String], progname: &str, host: &dyn Host) -> Result<Optio
             "-h" | "-?" | "--help" => return Err(Early::Help(DOC.replace("%s", progname))),
             "--version" => return Err(Early::Version),
             "-c" | "--configuration" => set_once(&mut cli.configfile, value, &opt)?,
-            "-i" | "--interactive" => flag_once(&mut cli.interactive, &opt)?,
+            "-i" | "--interactive" => set_once(&mut cli.interactive, true, &opt)?,
             "-s" | "--serverurl" => {
                 pyurl::check_url(&value).map_err(|msg| {
                     usage(format!(
@@ -239,7 +229,7 @@ pub fn realize(args: &[String], progname: &str, host: &dyn Host) -> Result<Optio
             "-u" | "--username" => set_once(&mut cli.username, value, &opt)?,
             "-p" | "--password" => set_once(&mut cli.password, value, &opt)?,
             "-r" | "--history_file" => set_once(&mut cli.history, value, &opt)?,
-            "--json" => flag_once(&mut cli.json, &opt)?,
+            "--json" => set_once(&mut cli.json, true, &opt)?,
             other => unreachable!("getopt returned an option not in the table: {other}"),
         }
     }

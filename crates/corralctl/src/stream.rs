@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use corral_proto::api::Fault;
 use corral_proto::client::LogStream;
-use corral_proto::{Client, ClientError, ServerUrl, Value};
+use corral_proto::{Client, ClientError, ProcessState, ServerUrl, Value};
 
 use crate::controller::{Controller, exit, split_args, write_stdout};
 use crate::error::{CtlError, fault_str, python_exception};
@@ -55,6 +55,16 @@ fn parse_bytes(what: &str) -> Option<Result<i64, CtlError>> {
             "int exceeds XML-RPC limits",
         )),
     })
+}
+
+/// Whether a process record's `state` is RUNNING, which `fg` requires.
+fn is_running(info: &Value) -> Result<bool, CtlError> {
+    Ok(member_int(info, "state")? == i64::from(ProcessState::Running.code()))
+}
+
+/// The offset that reads the last `bytes` of a log (`bytes` checked by [`parse_bytes`]).
+fn tail_offset(bytes: i64) -> Value {
+    Value::Int(i32::try_from(-bytes).expect("checked by parse_bytes"))
 }
 
 /// Streams `path` to stdout until the server ends it, it fails (reported on stderr), or
@@ -125,21 +135,42 @@ impl Controller {
         Ok(())
     }
 
+    /// The end of a log without `-f`: what `method` returns for `params` (ending in the
+    /// offset and 0), or supervisorctl's `who: ERROR (why)` for the faults it knows, which
+    /// include BAD_NAME only for a `process`'s log.
+    fn print_log_end(
+        &mut self,
+        who: &str,
+        method: &str,
+        params: &[Value],
+        process: bool,
+    ) -> Result<(), CtlError> {
+        match self.call(method, params) {
+            Ok(text) => self.output(&format::py_str(&text)),
+            Err(e) => self.fault_line(e, |fault, _| {
+                let why = match fault {
+                    Some(Fault::NoFile) => "no log file",
+                    Some(Fault::Failed) => "unknown error reading log",
+                    Some(Fault::BadName) if process => "no such process name",
+                    _ => return None,
+                };
+                Some(format!("{who}: ERROR ({why})"))
+            })?,
+        }
+        Ok(())
+    }
+
     pub(crate) fn do_tail(&mut self, arg: &str) -> Result<(), CtlError> {
         if !self.upcheck()? {
             return Ok(());
         }
         let mut args = split_args(arg);
         if args.is_empty() {
-            self.output("Error: too few arguments");
-            self.exitstatus = exit::GENERIC;
-            self.output(crate::help::topic("tail").expect("tail has help"));
+            self.usage_error("Error: too few arguments", exit::GENERIC, "tail");
             return Ok(());
         }
         if args.len() > 3 {
-            self.output("Error: too many arguments");
-            self.exitstatus = exit::GENERIC;
-            self.output(crate::help::topic("tail").expect("tail has help"));
+            self.usage_error("Error: too many arguments", exit::GENERIC, "tail");
             return Ok(());
         }
         let modifier = if args[0].starts_with('-') {
@@ -147,73 +178,49 @@ impl Controller {
         } else {
             None
         };
-        let (name, channel) = if args.len() == 1 {
-            (args[0].clone(), "stdout".to_string())
-        } else if let Some(first) = args.first() {
-            let channel = corral_config::pystr::lower(args.last().expect("not empty"));
-            if channel != "stderr" && channel != "stdout" {
-                self.output(&format!(
-                    "Error: bad channel {}",
-                    corral_config::pystr::repr(&channel)
-                ));
+        let (name, channel) = match args.as_slice() {
+            [name] => (name.clone(), "stdout".to_string()),
+            [name, .., last] => {
+                let channel = corral_config::pystr::lower(last);
+                if channel != "stderr" && channel != "stdout" {
+                    self.output(&format!(
+                        "Error: bad channel {}",
+                        corral_config::pystr::repr(&channel)
+                    ));
+                    self.exitstatus = exit::GENERIC;
+                    return Ok(());
+                }
+                (name.clone(), channel)
+            }
+            [] => {
+                self.output("Error: tail requires process name");
                 self.exitstatus = exit::GENERIC;
                 return Ok(());
             }
-            (first.clone(), channel)
-        } else {
-            self.output("Error: tail requires process name");
-            self.exitstatus = exit::GENERIC;
-            return Ok(());
         };
-        let mut bytes = Some(DEFAULT_BYTES);
-        if let Some(m) = &modifier {
-            let what = &m[1..];
-            if what == "f" {
-                bytes = None;
-            } else {
-                match parse_bytes(what) {
-                    Some(n) => bytes = Some(n?),
-                    None => {
-                        self.output(&format!("Error: bad argument {m}"));
-                        self.exitstatus = exit::GENERIC;
-                        return Ok(());
-                    }
+        let bytes = match &modifier {
+            None => DEFAULT_BYTES,
+            Some(m) if m == "-f" => return self.tailf(&format!("/logtail/{name}/{channel}")),
+            Some(m) => match parse_bytes(&m[1..]) {
+                Some(n) => n?,
+                None => {
+                    self.output(&format!("Error: bad argument {m}"));
+                    self.exitstatus = exit::GENERIC;
+                    return Ok(());
                 }
-            }
-        }
-        self.client()?;
-        let Some(bytes) = bytes else {
-            return self.tailf(&format!("/logtail/{name}/{channel}"));
+            },
         };
         let method = if channel == "stdout" {
             "supervisor.readProcessStdoutLog"
         } else {
             "supervisor.readProcessStderrLog"
         };
-        let offset = i32::try_from(-bytes).expect("checked by parse_bytes");
-        match self.call(
-            method,
-            &[
-                Value::from(name.as_str()),
-                Value::Int(offset),
-                Value::Int(0),
-            ],
-        ) {
-            Ok(text) => self.output(&format::py_str(&text)),
-            Err(e) if e.fault().is_some() => {
-                self.exitstatus = exit::GENERIC;
-                let (code, _) = e.fault().expect("checked");
-                let why = match Fault::from_code(code) {
-                    Some(Fault::NoFile) => "no log file",
-                    Some(Fault::Failed) => "unknown error reading log",
-                    Some(Fault::BadName) => "no such process name",
-                    _ => return Err(e),
-                };
-                self.output(&format!("{name}: ERROR ({why})"));
-            }
-            Err(e) => return Err(e),
-        }
-        Ok(())
+        let params = [
+            Value::from(name.as_str()),
+            tail_offset(bytes),
+            Value::Int(0),
+        ];
+        self.print_log_end(&name, method, &params, true)
     }
 
     pub(crate) fn do_maintail(&mut self, arg: &str) -> Result<(), CtlError> {
@@ -224,15 +231,12 @@ impl Controller {
         let bytes = match args.as_slice() {
             [] => DEFAULT_BYTES,
             [one] => {
-                let Some(what) = one.strip_prefix('-') else {
-                    self.output(&format!("Error: bad argument {one}"));
-                    self.exitstatus = exit::GENERIC;
-                    return Ok(());
+                let parsed = match one.strip_prefix('-') {
+                    Some("f") => return self.tailf("/mainlogtail"),
+                    Some(what) => parse_bytes(what),
+                    None => None,
                 };
-                if what == "f" {
-                    return self.tailf("/mainlogtail");
-                }
-                match parse_bytes(what) {
+                match parsed {
                     Some(n) => n?,
                     None => {
                         self.output(&format!("Error: bad argument {one}"));
@@ -242,28 +246,12 @@ impl Controller {
                 }
             }
             _ => {
-                self.output("Error: too many arguments");
-                self.exitstatus = exit::GENERIC;
-                self.output(crate::help::topic("maintail").expect("maintail has help"));
+                self.usage_error("Error: too many arguments", exit::GENERIC, "maintail");
                 return Ok(());
             }
         };
-        let offset = i32::try_from(-bytes).expect("checked by parse_bytes");
-        match self.call("supervisor.readLog", &[Value::Int(offset), Value::Int(0)]) {
-            Ok(text) => self.output(&format::py_str(&text)),
-            Err(e) if e.fault().is_some() => {
-                self.exitstatus = exit::GENERIC;
-                let (code, _) = e.fault().expect("checked");
-                let why = match Fault::from_code(code) {
-                    Some(Fault::NoFile) => "no log file",
-                    Some(Fault::Failed) => "unknown error reading log",
-                    _ => return Err(e),
-                };
-                self.output(&format!("supervisord: ERROR ({why})"));
-            }
-            Err(e) => return Err(e),
-        }
-        Ok(())
+        let params = [tail_offset(bytes), Value::Int(0)];
+        self.print_log_end("supervisord", "supervisor.readLog", &params, false)
     }
 
     pub(crate) fn do_fg(&mut self, arg: &str) -> Result<(), CtlError> {
@@ -272,9 +260,7 @@ impl Controller {
         }
         let names = split_args(arg);
         if names.is_empty() {
-            self.output("ERROR: no process name supplied");
-            self.exitstatus = exit::GENERIC;
-            self.output(crate::help::topic("fg").expect("fg has help"));
+            self.usage_error("ERROR: no process name supplied", exit::GENERIC, "fg");
             return Ok(());
         }
         if names.len() > 1 {
@@ -282,8 +268,8 @@ impl Controller {
             self.exitstatus = exit::GENERIC;
             return Ok(());
         }
-        let name = names[0].clone();
-        let info = match self.call("supervisor.getProcessInfo", &[Value::from(name.as_str())]) {
+        let name = names[0].as_str();
+        let info = match self.call("supervisor.getProcessInfo", &[Value::from(name)]) {
             Ok(info) => info,
             Err(e) => match e.fault() {
                 Some((code, _)) if code == Fault::BadName.code() => {
@@ -299,7 +285,7 @@ impl Controller {
                 None => return Err(e),
             },
         };
-        if member_int(&info, "state")? != 20 {
+        if !is_running(&info)? {
             self.output("ERROR: process not running");
             self.exitstatus = exit::GENERIC;
             return Ok(());
@@ -320,64 +306,47 @@ impl Controller {
                 })
             })
             .collect();
-        let end = |threads: Vec<JoinHandle<()>>| {
-            stop.store(true, Ordering::SeqCst);
-            for t in threads {
-                let _ = t.join();
-            }
-        };
+        let ended = self.forward_stdin(name);
+        stop.store(true, Ordering::SeqCst);
+        for t in threads {
+            let _ = t.join();
+        }
+        if let Some(line) = ended? {
+            self.output(&line);
+        }
+        self.output("Exiting foreground");
+        Ok(())
+    }
+
+    /// `fg`'s loop: every line typed goes to `name`'s stdin, until EOF or Ctrl-C (`None`)
+    /// or the process is gone (`Some` line to print before leaving).
+    fn forward_stdin(&mut self, name: &str) -> Result<Option<String>, CtlError> {
         loop {
             let line = match self.raw_input("") {
                 Ok(l) => l,
                 Err(CtlError::Eof { .. }) | Err(CtlError::Interrupted) => {
                     term::clear_interrupt();
-                    end(threads);
-                    self.output("Exiting foreground");
-                    return Ok(());
+                    return Ok(None);
                 }
-                Err(e) => {
-                    end(threads);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             };
             let sent = self.call(
                 "supervisor.sendProcessStdin",
-                &[Value::from(name.as_str()), Value::from(format!("{line}\n"))],
+                &[Value::from(name), Value::from(format!("{line}\n"))],
             );
-            match sent {
-                Ok(_) => {}
-                Err(e) if e.fault().is_some() => {
-                    let (code, text) = e.fault().expect("checked");
-                    let msg = if code == Fault::NotRunning.code() {
-                        "Process got killed".to_string()
-                    } else {
-                        format!("ERROR: {}", fault_str(code, text))
-                    };
-                    end(threads);
-                    self.output(&msg);
-                    self.output("Exiting foreground");
-                    return Ok(());
-                }
-                Err(e) => {
-                    end(threads);
+            if let Err(e) = sent {
+                let Some((code, text)) = e.fault() else {
                     return Err(e);
-                }
+                };
+                return Ok(Some(if code == Fault::NotRunning.code() {
+                    "Process got killed".to_string()
+                } else {
+                    format!("ERROR: {}", fault_str(code, text))
+                }));
             }
-            let state = self
-                .call("supervisor.getProcessInfo", &[Value::from(name.as_str())])
-                .and_then(|info| member_int(&info, "state"));
-            match state {
-                Ok(20) => {}
-                Ok(_) => {
-                    end(threads);
-                    self.output("Process got killed");
-                    self.output("Exiting foreground");
-                    return Ok(());
-                }
-                Err(e) => {
-                    end(threads);
-                    return Err(e);
-                }
+            let info = self.call("supervisor.getProcessInfo", &[Value::from(name)])?;
+            if !is_running(&info)? {
+                return Ok(Some("Process got killed".to_string()));
             }
         }
     }

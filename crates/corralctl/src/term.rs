@@ -87,7 +87,7 @@ pub struct FdLines {
 }
 
 /// Why no line came.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadStop {
     Eof,
     Interrupted,

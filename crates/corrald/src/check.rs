@@ -15,40 +15,18 @@ use corral_config::{
 const USAGE_ERROR: i32 = 2;
 
 pub fn run(config: Option<&str>, json: bool, strict: bool) -> i32 {
-    let host = RealHost;
-    let path = match config {
-        Some(p) => p.to_string(),
-        None => {
-            // supervisord looks next to its executable (sys.argv[0] is the script's full
-            // path); a binary found through $PATH only gets its bare name as argv[0].
-            let argv0 = std::env::args()
-                .next()
-                .filter(|a| a.contains('/'))
-                .or_else(|| {
-                    std::env::current_exe()
-                        .ok()
-                        .map(|p| p.to_string_lossy().into_owned())
-                })
-                .unwrap_or_else(|| "corrald".into());
-            match corral_config::search_default_config(&host, &argv0) {
-                Some(p) => p,
-                None => {
-                    let msg = format!(
-                        "No config file found at default paths ({}); use the -c option to \
-                         specify a config file at a different path",
-                        corral_config::search_paths(&argv0).join(", ")
-                    );
-                    if json {
-                        println!("{}", serde_json::json!({ "error": msg, "errors": [msg] }));
-                    } else {
-                        eprintln!("Error: {msg}");
-                    }
-                    return USAGE_ERROR;
-                }
+    let path = match crate::cli::config_path(config) {
+        Ok(p) => p,
+        Err(msg) => {
+            if json {
+                println!("{}", serde_json::json!({ "error": msg, "errors": [msg] }));
+            } else {
+                eprintln!("Error: {msg}");
             }
+            return USAGE_ERROR;
         }
     };
-    let mut loaded = corral_config::load(&path, &host, &Overrides::default());
+    let mut loaded = corral_config::load(&path, &RealHost, &Overrides::default());
     if strict {
         loaded = loaded.strict();
     }

@@ -3,6 +3,7 @@
 //! and `--json`.
 
 use corral_config::Overrides;
+use corral_config::host::RealHost;
 
 pub const USAGE: &str =
     "corrald -- run a set of applications as daemons (a drop-in replacement for supervisord).
@@ -94,14 +95,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             if takes_value {
                 let value = match inline {
                     Some(v) => v,
-                    None => {
-                        let v = argv
-                            .get(i)
-                            .cloned()
-                            .ok_or(format!("option --{name} requires argument"))?;
-                        i += 1;
-                        v
-                    }
+                    None => next_value(argv, &mut i, &format!("--{name}"))?,
                 };
                 set(&mut args, name, Some(value));
             } else if is_flag {
@@ -123,12 +117,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
                     let value = if !rest.is_empty() {
                         rest
                     } else {
-                        let v = argv
-                            .get(i)
-                            .cloned()
-                            .ok_or(format!("option -{c} requires argument"))?;
-                        i += 1;
-                        v
+                        next_value(argv, &mut i, &format!("-{c}"))?
                     };
                     set(&mut args, long, Some(value));
                     break;
@@ -147,6 +136,16 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         }
     }
     Ok(args)
+}
+
+/// The argument after option `option` (`-c`, `--configuration`), which takes it.
+fn next_value(argv: &[String], i: &mut usize, option: &str) -> Result<String, String> {
+    let value = argv
+        .get(*i)
+        .cloned()
+        .ok_or(format!("option {option} requires argument"))?;
+    *i += 1;
+    Ok(value)
 }
 
 fn set(args: &mut Args, name: &str, value: Option<String>) {
@@ -176,6 +175,32 @@ fn set(args: &mut Args, name: &str, value: Option<String>) {
         "strict" => args.strict = true,
         _ => {} // profile_options: accepted, ignored
     }
+}
+
+/// The configuration file this run reads: `-c`, else the first of supervisord's default
+/// locations that exists. supervisord looks next to its executable (its `sys.argv[0]` is
+/// the script's full path); a binary found through `$PATH` only gets its bare name as
+/// argv[0], so the executable's own path stands in then.
+pub fn config_path(config: Option<&str>) -> Result<String, String> {
+    if let Some(p) = config {
+        return Ok(p.to_string());
+    }
+    let argv0 = std::env::args()
+        .next()
+        .filter(|a| a.contains('/'))
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "corrald".into());
+    corral_config::search_default_config(&RealHost, &argv0).ok_or_else(|| {
+        format!(
+            "No config file found at default paths ({}); use the -c option to specify a \
+             config file at a different path",
+            corral_config::search_paths(&argv0).join(", ")
+        )
+    })
 }
 
 #[cfg(test)]

@@ -40,26 +40,44 @@ pub struct Ctx {
     pub strip_ansi: bool,
 }
 
-thread_local! {
-    /// The command-line overrides, applied again whenever the config is re-read.
-    static OVERRIDES: RefCell<corral_config::Overrides> = RefCell::new(corral_config::Overrides::default());
+/// How this run reads its configuration: the command-line overrides and `--strict`,
+/// applied again whenever the file is re-read (SIGHUP, `restart`, `reloadConfig`).
+#[derive(Clone, Default)]
+struct ReadRules {
+    overrides: corral_config::Overrides,
+    strict: bool,
 }
 
-/// The command-line overrides of this run (for `reloadConfig`).
-pub fn overrides() -> corral_config::Overrides {
-    OVERRIDES.with(|o| o.borrow().clone())
+thread_local! {
+    static READ_RULES: RefCell<ReadRules> = RefCell::new(ReadRules::default());
+}
+
+/// Read `path` under this run's rules. corral's warnings go to the main log (now if it is
+/// configured, else once it is).
+pub fn read_config(path: &str) -> Result<Config, Vec<ConfigError>> {
+    let rules = READ_RULES.with(|r| r.borrow().clone());
+    let mut loaded = corral_config::load(path, &RealHost, &rules.overrides);
+    if rules.strict {
+        loaded = loaded.strict();
+    }
+    for w in &loaded.corral_warnings {
+        mainlog::warn(w);
+    }
+    loaded.into_result()
 }
 
 /// supervisord's exit code for usage and configuration errors.
 const EXIT_USAGE: i32 = 2;
 
+/// How this program was invoked, for "use … -h".
+fn program_name() -> String {
+    std::env::args().next().unwrap_or_else(|| "corrald".into())
+}
+
 fn usage_error(msg: &str) -> i32 {
     mainlog::flush_early_to_stderr();
     eprintln!("Error: {msg}");
-    eprintln!(
-        "For help, use {} -h",
-        std::env::args().next().unwrap_or_else(|| "corrald".into())
-    );
+    eprintln!("For help, use {} -h", program_name());
     EXIT_USAGE
 }
 
@@ -71,33 +89,23 @@ fn report_config_errors(errors: &[ConfigError]) -> i32 {
     eprintln!(
         "{} error(s) in the configuration; nothing was started. For help, use {} -h",
         errors.len(),
-        std::env::args().next().unwrap_or_else(|| "corrald".into())
+        program_name()
     );
     EXIT_USAGE
 }
 
+/// Why the configuration could not be read.
+enum LoadError {
+    /// The file has errors.
+    Config(Vec<ConfigError>),
+    /// No file to read (a usage error).
+    Usage(String),
+}
+
 /// Read the configuration the way this run was asked to.
-fn load(args: &Args) -> Result<Config, Result<Vec<ConfigError>, String>> {
-    let host = RealHost;
-    let argv0 = std::env::args().next().unwrap_or_default();
-    let path = match &args.config {
-        Some(p) => p.clone(),
-        None => corral_config::search_default_config(&host, &argv0).ok_or_else(|| {
-            Err("No config file found at default paths (../etc/supervisord.conf, ../supervisord.conf, \
-                 ./supervisord.conf, ./etc/supervisord.conf, /etc/supervisord.conf, \
-                 /etc/supervisor/supervisord.conf); use the -c option to specify a config file at a different path"
-                .to_string())
-        })?,
-    };
-    let mut loaded = corral_config::load(&path, &host, &args.overrides);
-    if args.strict {
-        loaded = loaded.strict();
-    }
-    // Logged now if the main log is configured (a HUP), or buffered until it is.
-    for w in &loaded.corral_warnings {
-        mainlog::warn(w);
-    }
-    loaded.into_result().map_err(Ok)
+fn load(args: &Args) -> Result<Config, LoadError> {
+    let path = cli::config_path(args.config.as_deref()).map_err(LoadError::Usage)?;
+    read_config(&path).map_err(LoadError::Config)
 }
 
 pub fn main(argv: &[String]) -> i32 {
@@ -117,12 +125,17 @@ pub fn main(argv: &[String]) -> i32 {
         return crate::check::run(args.config.as_deref(), args.json, args.strict);
     }
     sys::tzset();
-    OVERRIDES.with(|o| *o.borrow_mut() = args.overrides.clone());
+    READ_RULES.with(|r| {
+        *r.borrow_mut() = ReadRules {
+            overrides: args.overrides.clone(),
+            strict: args.strict,
+        }
+    });
 
     let config = match load(&args) {
         Ok(c) => c,
-        Err(Ok(errors)) => return report_config_errors(&errors),
-        Err(Err(msg)) => return usage_error(&msg),
+        Err(LoadError::Config(errors)) => return report_config_errors(&errors),
+        Err(LoadError::Usage(msg)) => return usage_error(&msg),
     };
     let s = &config.supervisord;
 
@@ -134,6 +147,7 @@ pub fn main(argv: &[String]) -> i32 {
     let registry = Rc::new(sockets::Registry::default());
     let socket_errors = registry.sync(&config.sockets);
     if !socket_errors.is_empty() {
+        mainlog::flush_early_to_stderr();
         for e in &socket_errors {
             eprintln!("Error: {e}");
         }
@@ -368,8 +382,10 @@ async fn run(
                             "restart aborted: the configuration has errors; nothing was stopped",
                         );
                         match errs {
-                            Ok(errs) => errs.iter().for_each(|e| mainlog::error(e.to_string())),
-                            Err(msg) => mainlog::error(msg),
+                            LoadError::Config(errs) => {
+                                errs.iter().for_each(|e| mainlog::error(e.to_string()));
+                            }
+                            LoadError::Usage(msg) => mainlog::error(msg),
                         }
                         sup.request_clear();
                     }

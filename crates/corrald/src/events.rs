@@ -14,9 +14,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -25,8 +25,9 @@ use tokio::task::JoinHandle;
 use corral_config::{GroupConfig, GroupKind, ProcessConfig};
 use corral_core::ProcessState;
 
-use crate::logs::channel::ChannelLog;
+use crate::logs::channel::{ChannelLog, undecodable};
 use crate::mainlog;
+use crate::sys;
 
 /// One event, with what its payload needs.
 #[derive(Debug, Clone)]
@@ -66,40 +67,6 @@ pub enum Event {
     },
     ProcessGroupAdded(String),
     ProcessGroupRemoved(String),
-}
-
-fn undecodable(data: &[u8]) -> String {
-    match std::str::from_utf8(data) {
-        Ok(s) => s.to_string(),
-        Err(_) => format!("Undecodable: {}", py_bytes_repr(data)),
-    }
-}
-
-/// Python's repr() of a bytes object (`b'...'`), as supervisord's "Undecodable" shows it.
-fn py_bytes_repr(data: &[u8]) -> String {
-    let quote = if data.contains(&b'\'') && !data.contains(&b'"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut s = String::from("b");
-    s.push(quote);
-    for &b in data {
-        match b {
-            b'\\' => s.push_str("\\\\"),
-            b'\n' => s.push_str("\\n"),
-            b'\r' => s.push_str("\\r"),
-            b'\t' => s.push_str("\\t"),
-            b if b as char == quote => {
-                s.push('\\');
-                s.push(quote);
-            }
-            0x20..=0x7e => s.push(b as char),
-            _ => s.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    s.push(quote);
-    s
 }
 
 impl Event {
@@ -466,9 +433,7 @@ impl EventBus {
             .cloned();
         let name = cfg.name.clone();
         let bus = self.me.borrow().upgrade();
-        let stdin = crate::sys::set_nonblocking(&stdin, true)
-            .and_then(|()| crate::sys::async_fd(stdin, Interest::WRITABLE))
-            .map(Rc::new);
+        let stdin = sys::async_writer(stdin).map(Rc::new);
         // Register now, not in the task: the process may turn RUNNING before the task runs.
         if let (Some(pool), Ok(stdin)) = (&pool, stdin) {
             let mut ls = pool.listeners.borrow_mut();
@@ -546,7 +511,7 @@ async fn tick_loop(bus: std::rc::Weak<EventBus>) {
     loop {
         let now = unix_now();
         let next = now - now % 5 + 5;
-        let wait = (next as f64) - unix_now_f64();
+        let wait = (next as f64) - sys::unix_time();
         tokio::time::sleep(Duration::from_secs_f64(wait.max(0.001))).await;
         let Some(bus) = bus.upgrade() else { return };
         let now = unix_now();
@@ -563,21 +528,14 @@ async fn tick_loop(bus: std::rc::Weak<EventBus>) {
     }
 }
 
-fn unix_now_f64() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 fn unix_now() -> u64 {
-    unix_now_f64() as u64
+    sys::unix_time() as u64
 }
 
 /// Write a whole envelope now; a listener that can't take a few KB at once is treated like
 /// a closed pipe (supervisord writes synchronously too).
 fn write_now(fd: &AsyncFd<OwnedFd>, data: &[u8]) -> io::Result<()> {
-    match crate::sys::write_nonblocking(fd, data)? {
+    match sys::write_nonblocking(fd, data)? {
         n if n == data.len() => Ok(()),
         _ => Err(io::Error::from(io::ErrorKind::WouldBlock)),
     }
@@ -592,7 +550,7 @@ async fn read_protocol(
     stdout: OwnedFd,
     log: Rc<RefCell<ChannelLog>>,
 ) {
-    let Ok(afd) = crate::sys::async_fd(stdout, Interest::READABLE) else {
+    let Ok(afd) = sys::async_fd(stdout, Interest::READABLE) else {
         return;
     };
     let mut state_buf: Vec<u8> = Vec::new();
@@ -603,23 +561,17 @@ async fn read_protocol(
         let Ok(mut guard) = afd.readable().await else {
             return;
         };
-        // SAFETY: reading into an owned buffer within bounds.
-        let n = unsafe { libc::read(afd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock {
+        let n = match sys::read(afd.get_ref(), &mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 guard.clear_ready();
                 continue;
             }
-            return;
-        }
-        if n == 0 {
-            return;
-        }
-        let data = &buf[..n as usize];
-        mainlog::debug(format!(
-            "'{name}' stdout output:\n{}",
-            String::from_utf8_lossy(data)
-        ));
+            Err(_) => return,
+        };
+        let data = &buf[..n];
+        // Logged (and shown in the main log at debug level) as any output is.
         log.borrow_mut().record(data);
         state_buf.extend_from_slice(data);
         handle_state(
@@ -797,10 +749,5 @@ mod tests {
             Event::ProcessGroupAdded("g".into()).payload(),
             "groupname:g\n"
         );
-    }
-
-    #[test]
-    fn undecodable_output_is_shown_like_python() {
-        assert_eq!(undecodable(b"\xff\x00a'"), "Undecodable: b\"\\xff\\x00a'\"");
     }
 }

@@ -76,17 +76,25 @@ pub fn timestamp(now: SystemTime) -> String {
 }
 
 pub fn log(level: LogLevel, msg: impl AsRef<str>) {
+    // None: not configured yet, so the message is kept whatever its level; else whether
+    // the level is written (a message below it costs no timestamp and no line).
+    let wanted = LOG.with(|l| {
+        l.try_borrow()
+            .map_or(Some(true), |m| m.as_ref().map(|m| level >= m.level))
+    });
+    if wanted == Some(false) {
+        return;
+    }
     let line = format!(
         "{} {} {}\n",
         timestamp(SystemTime::now()),
         level.label(),
         msg.as_ref()
     );
-    if LOG.with(|l| l.borrow().is_none()) {
-        EARLY.with(|e| e.borrow_mut().push((level, line)));
-        return;
+    match wanted {
+        None => EARLY.with(|e| e.borrow_mut().push((level, line))),
+        Some(_) => write_line(level, &line),
     }
-    write_line(level, &line);
 }
 
 fn write_line(level: LogLevel, line: &str) {

@@ -81,16 +81,17 @@ impl Reaper {
 
     fn route(&self, pid: Pid, status: WaitStatus) {
         let route = self.routes.borrow_mut().remove(&pid);
-        match route {
-            Some(Route::Channel(tx)) => {
-                if tx.send(Exit { pid, status }).is_err() {
-                    mainlog::info(format!("reaped unknown pid {pid} ({})", status.decode().1));
-                }
-            }
+        let delivered = match route {
+            // A closed channel: its task is gone, so nobody knows this pid any more.
+            Some(Route::Channel(tx)) => tx.send(Exit { pid, status }).is_ok(),
             Some(Route::Once(tx)) => {
                 let _ = tx.send(status);
+                true
             }
-            None => mainlog::info(format!("reaped unknown pid {pid} ({})", status.decode().1)),
+            None => false,
+        };
+        if !delivered {
+            mainlog::info(format!("reaped unknown pid {pid} ({})", status.decode().1));
         }
     }
 

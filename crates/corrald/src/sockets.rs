@@ -9,7 +9,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -23,6 +22,7 @@ use socket2::{Domain, Socket, Type};
 use corral_config::{FcgiSocket, ListenAddress, OwnerSpec, SocketConfig};
 
 use crate::mainlog;
+use crate::sys;
 
 /// A bound, listening socket. Shared by every process it is passed to.
 #[derive(Debug)]
@@ -90,7 +90,7 @@ pub fn bind(addr: &ListenAddress, opts: &BindOptions) -> io::Result<Listening> {
             let sock = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
             sock.bind(&socket2::SockAddr::unix(path)?)?;
             if let Some(owner) = &opts.owner {
-                chown(path, owner)?;
+                sys::chown(path, owner.uid, owner.gid)?;
             }
             if let Some(mode) = opts.mode {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
@@ -134,17 +134,6 @@ pub fn remove_stale_unix_socket(path: &str) -> io::Result<()> {
     }
 }
 
-fn chown(path: &str, owner: &OwnerSpec) -> io::Result<()> {
-    let c = CString::new(path)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
-    let gid = owner.gid.map_or(u32::MAX, |g| g); // -1: keep the group
-    // SAFETY: chown reads a NUL-terminated path we own.
-    if unsafe { libc::chown(c.as_ptr(), owner.uid, gid) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// The options of a `[socket:x]` section.
 pub fn options_of(cfg: &SocketConfig) -> BindOptions {
     BindOptions {
@@ -161,25 +150,19 @@ pub fn options_of(cfg: &SocketConfig) -> BindOptions {
 /// Parse and bind an `[fcgi-program:x] socket=` (supervisord's `parse_fcgi_socket` rules,
 /// checked by the config already).
 pub fn bind_fcgi(s: &FcgiSocket) -> io::Result<Listening> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidInput, "Bad socket format");
     let addr = if let Some(path) = s.url.strip_prefix("unix://") {
         ListenAddress::Unix {
             path: path.to_string(),
         }
     } else if let Some(hp) = s.url.strip_prefix("tcp://") {
-        let (host, port) = hp
-            .rsplit_once(':')
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "Bad socket format"))?;
+        let (host, port) = hp.rsplit_once(':').ok_or_else(bad)?;
         ListenAddress::Tcp {
             host: host.to_string(),
-            port: port
-                .parse()
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "Bad socket format"))?,
+            port: port.parse().map_err(|_| bad())?,
         }
     } else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "Bad socket format",
-        ));
+        return Err(bad());
     };
     let is_unix = matches!(addr, ListenAddress::Unix { .. });
     bind(
@@ -187,11 +170,7 @@ pub fn bind_fcgi(s: &FcgiSocket) -> io::Result<Listening> {
         &BindOptions {
             // supervisord listens with the configured backlog or SOMAXCONN.
             backlog: s.backlog.unwrap_or(libc::SOMAXCONN as u32),
-            mode: if is_unix {
-                Some(s.mode.unwrap_or(0o700))
-            } else {
-                None
-            },
+            mode: is_unix.then(|| s.mode.unwrap_or(0o700)),
             owner: s.owner.clone(),
             reuseport: false,
             ipv6only: false,

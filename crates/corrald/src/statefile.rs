@@ -32,6 +32,16 @@ pub struct Entry {
     pub stopwaitsecs: u64,
 }
 
+impl Entry {
+    /// Its journal line (what [`read`] reads back).
+    fn to_json(&self) -> Value {
+        json!({
+            "spawn": self.pid, "start": self.starttime, "name": self.name,
+            "sig": self.stopsignal, "wait": self.stopwaitsecs,
+        })
+    }
+}
+
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
@@ -61,10 +71,7 @@ impl Journal {
             stopsignal: cfg.stopsignal,
             stopwaitsecs: cfg.stopwaitsecs,
         };
-        let line = json!({
-            "spawn": pid, "start": starttime, "name": entry.name,
-            "sig": entry.stopsignal, "wait": entry.stopwaitsecs,
-        });
+        let line = entry.to_json();
         self.live.insert(pid, entry);
         self.append(&line);
     }
@@ -98,11 +105,7 @@ impl Journal {
         let tmp = self.path.with_extension("tmp");
         let mut text = json!({ "corrald": sys::getpid() }).to_string() + "\n";
         for e in self.live.values() {
-            text += &json!({
-                "spawn": e.pid, "start": e.starttime, "name": e.name,
-                "sig": e.stopsignal, "wait": e.stopwaitsecs,
-            })
-            .to_string();
+            text += &e.to_json().to_string();
             text.push('\n');
         }
         let result = fs::write(&tmp, &text)
@@ -174,8 +177,9 @@ pub fn stop_predecessors(path: &Path) {
     let Some((owner, entries)) = read(path) else {
         return;
     };
+    let me = sys::getpid();
     if let Some(owner) = owner {
-        if owner != sys::getpid() && is_corrald(owner) {
+        if owner != me && is_corrald(owner) {
             // A live corrald owns this journal; refusing to start is the socket check's job.
             return;
         }
@@ -193,7 +197,7 @@ pub fn stop_predecessors(path: &Path) {
             let is_leader = p.pid == e.pid && p.starttime == e.starttime;
             let in_tree = (p.sid == e.pid || p.pgid == e.pid) && p.starttime >= e.starttime;
             if (is_leader || (in_tree && (leader_alive || p.starttime > e.starttime)))
-                && p.pid != sys::getpid()
+                && p.pid != me
                 && !targets.iter().any(|(t, _)| t.pid == p.pid)
             {
                 targets.push((p.clone(), e));

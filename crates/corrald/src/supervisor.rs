@@ -18,7 +18,7 @@ use crate::daemon::Ctx;
 use crate::events::Event as BusEvent;
 use crate::logs;
 use crate::mainlog;
-use crate::process::{Command, LogPaths, ProcessHandle, Spec};
+use crate::process::{Command, Info, LogPaths, ProcessHandle, Spec};
 use crate::sockets::{self, Listening};
 
 /// A running process group.
@@ -179,13 +179,11 @@ impl Supervisor {
             }
             _ => None,
         };
-        let listener = matches!(gcfg.kind, GroupKind::EventListener(_));
         let mut processes = Vec::with_capacity(gcfg.processes.len());
         for p in &gcfg.processes {
             let spec = Spec {
                 config: Rc::new(p.clone()),
                 logs: self.log_paths(p),
-                listener,
                 fcgi_socket: fcgi_socket.clone(),
             };
             let handle = ProcessHandle::spawn(spec, ctx.clone())
@@ -299,7 +297,7 @@ impl Supervisor {
                 mainlog::info(format!("waiting for {} to die", names.join(", ")));
                 last_report = Instant::now();
             }
-            let wait = first.wait_until(|i| i.state().is_stopped() && i.busy == 0);
+            let wait = first.wait_until(Info::quiet);
             let _ = tokio::time::timeout(Duration::from_secs(3), wait).await;
         }
     }
@@ -530,8 +528,7 @@ async fn roll_one(
     }
     if info.state().is_running() {
         p.stop().await;
-        p.wait_until(|i| i.state().is_stopped() && i.busy == 0)
-            .await;
+        p.wait_until(Info::quiet).await;
     }
     if let Some(cfg) = cfg {
         if !p.reconfigure(cfg).await {

@@ -14,6 +14,7 @@
 
 pub mod api;
 mod base64;
+pub mod calendar;
 pub mod client;
 pub mod http;
 mod sha1;

@@ -65,6 +65,21 @@ fn corner_values() -> Vec<Value> {
     ]
 }
 
+/// `cases = [(name, (args,)), ...` (the list left open) for `calls`.
+fn py_call_cases(calls: &[(String, Vec<Value>)]) -> String {
+    let mut out = String::from("cases = [\n");
+    for (m, params) in calls {
+        let args: Vec<String> = params.iter().map(py_value).collect();
+        out.push_str(&format!(
+            "({}, ({}{})),\n",
+            py_str(m),
+            args.join(", "),
+            if args.len() == 1 { "," } else { "" }
+        ));
+    }
+    out
+}
+
 fn values_for_test() -> Vec<Value> {
     let mut values = corner_values();
     let mut rng = Rng::new(0x5EED_0001);
@@ -137,16 +152,7 @@ fn encode_call_is_byte_identical_to_python_dumps() {
         })
         .collect();
     let mut script = String::from(PY_PRELUDE);
-    script.push_str("cases = [\n");
-    for (m, params) in &calls {
-        let args: Vec<String> = params.iter().map(py_value).collect();
-        script.push_str(&format!(
-            "({}, ({}{})),\n",
-            py_str(m),
-            args.join(", "),
-            if args.len() == 1 { "," } else { "" }
-        ));
-    }
+    script.push_str(&py_call_cases(&calls));
     script.push_str("]\nfor m, args in cases:\n    emit(X.dumps(args, m, allow_none=True))\n");
     let out = records(&run_python(&py, &script, &[]));
     assert_eq!(out.len(), calls.len());
@@ -194,16 +200,7 @@ fn parse_call_reads_what_python_clients_send() {
         calls.push((format!("ns.m{i}"), (0..n).map(|_| rng.value(4)).collect()));
     }
     let mut script = String::from(PY_PRELUDE);
-    script.push_str("cases = [\n");
-    for (m, params) in &calls {
-        let args: Vec<String> = params.iter().map(py_value).collect();
-        script.push_str(&format!(
-            "({}, ({}{})),\n",
-            py_str(m),
-            args.join(", "),
-            if args.len() == 1 { "," } else { "" }
-        ));
-    }
+    script.push_str(&py_call_cases(&calls));
     // Python's ServerProxy sends dumps(args, name) encoded as UTF-8; also try the other
     // encodings Python offers (ServerProxy(encoding=...)) and supervisord's own transport.
     script.push_str(

@@ -25,7 +25,7 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,7 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 use crate::logs::channel::{ChannelLog, Routed};
+use crate::sys;
 
 /// Bytes read per `read(2)`.
 const READ_CHUNK: usize = 256 * 1024;
@@ -147,7 +148,7 @@ pub async fn run(fd: OwnedFd, log: Rc<RefCell<ChannelLog>>, mut on_output: Optio
     let mut fd = fd;
     let mut warned = false;
     loop {
-        let afd = match register(fd) {
+        let afd = match sys::try_async_fd(fd, Interest::READABLE) {
             Ok(a) => a,
             Err((back, e)) => {
                 // The reactor refused the pipe (out of epoll watches, say). Dropping it
@@ -176,13 +177,6 @@ pub async fn run(fd: OwnedFd, log: Rc<RefCell<ChannelLog>>, mut on_output: Optio
         fd = afd.into_inner();
         tokio::time::sleep_until(until.into()).await;
     }
-}
-
-/// Register the pipe with the reactor; on failure, the pipe comes back with the error.
-fn register(fd: OwnedFd) -> Result<AsyncFd<OwnedFd>, (OwnedFd, io::Error)> {
-    // SAFETY: as in `sys::async_fd`: an OwnedFd stays open and unchanged until dropped, and
-    // the AsyncFd's inner descriptor is never swapped (only taken back by `into_inner`).
-    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts())
 }
 
 /// Read what the pipe holds without the reactor. True at EOF.
@@ -259,20 +253,15 @@ fn grow(fd: &OwnedFd, pacer: &mut Pacer) {
     if pacer.capacity >= PIPE_SIZE {
         return;
     }
-    crate::sys::set_pipe_size(fd, PIPE_SIZE as i32);
+    sys::set_pipe_size(fd, PIPE_SIZE as i32);
     let capacity = pipe_size(fd).max(pacer.capacity + 1);
     pacer.capacity = capacity;
     pacer.target = (capacity / 4).max(4096);
 }
 
-/// The pipe's capacity (`F_GETPIPE_SZ`).
+/// The pipe's capacity.
 fn pipe_size(fd: &OwnedFd) -> usize {
-    // SAFETY: fcntl on a descriptor we own, no pointer arguments.
-    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) };
-    usize::try_from(n)
-        .ok()
-        .filter(|&n| n > 0)
-        .unwrap_or(DEFAULT_PIPE)
+    sys::pipe_size(fd).unwrap_or(DEFAULT_PIPE)
 }
 
 /// One `read(2)` into the shared buffer, routed at once. Ok(0) is EOF.
@@ -283,12 +272,7 @@ fn read_chunk(
 ) -> io::Result<usize> {
     BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
-        // SAFETY: reading into a buffer we own, within its length.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let n = n as usize;
+        let n = sys::read(fd, &mut buf)?;
         if n > 0 {
             match on_output.as_mut() {
                 Some(cb) => {
@@ -445,10 +429,8 @@ mod tests {
         (got, expected)
     }
 
-    #[test]
-    fn a_paced_writer_lands_every_byte_in_order() {
-        // ~30 lines per ms: steady enough to be unwatched between batches.
-        let (got, expected) = capture_through_run(100_000, 20_000, 30);
+    fn assert_every_byte_lands_in_order(rotate_at: u64, lines: usize, per_ms: usize) {
+        let (got, expected) = capture_through_run(rotate_at, lines, per_ms);
         assert!(
             got == expected,
             "got {} bytes, expected {}",
@@ -458,14 +440,14 @@ mod tests {
     }
 
     #[test]
+    fn a_paced_writer_lands_every_byte_in_order() {
+        // ~30 lines per ms: steady enough to be unwatched between batches.
+        assert_every_byte_lands_in_order(100_000, 20_000, 30);
+    }
+
+    #[test]
     fn a_flood_lands_every_byte_in_order() {
-        let (got, expected) = capture_through_run(1 << 20, 200_000, 0);
-        assert!(
-            got == expected,
-            "got {} bytes, expected {}",
-            got.len(),
-            expected.len()
-        );
+        assert_every_byte_lands_in_order(1 << 20, 200_000, 0);
     }
 
     #[test]

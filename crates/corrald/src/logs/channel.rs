@@ -152,6 +152,42 @@ pub fn strip_ansi(s: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Child output as supervisord shows it as text (event payloads, the main log): the text
+/// if it is UTF-8, else `Undecodable: ` and Python's repr of the bytes.
+pub fn undecodable(data: &[u8]) -> String {
+    match std::str::from_utf8(data) {
+        Ok(s) => s.to_string(),
+        Err(_) => format!("Undecodable: {}", py_bytes_repr(data)),
+    }
+}
+
+/// Python's repr() of a bytes object (`b'...'`).
+fn py_bytes_repr(data: &[u8]) -> String {
+    let quote = if data.contains(&b'\'') && !data.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut s = String::from("b");
+    s.push(quote);
+    for &b in data {
+        match b {
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            b if b as char == quote => {
+                s.push('\\');
+                s.push(quote);
+            }
+            0x20..=0x7e => s.push(b as char),
+            _ => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    s.push(quote);
+    s
+}
+
 /// One channel's destinations.
 #[derive(Debug)]
 pub struct ChannelLog {
@@ -247,13 +283,11 @@ impl ChannelLog {
             syslog_lines(&self.process_name, data);
         }
         if mainlog::enabled(LogLevel::Debug) {
-            let text = match std::str::from_utf8(data) {
-                Ok(t) => t.to_string(),
-                Err(_) => format!("Undecodable: {data:?}"),
-            };
             mainlog::debug(format!(
                 "'{}' {} output:\n{}",
-                self.process_name, self.channel, text
+                self.process_name,
+                self.channel,
+                undecodable(data)
             ));
         }
     }
@@ -322,6 +356,12 @@ mod tests {
             b"before  after\nand a line long enough to be released\n".to_vec()
         );
         assert_eq!(out.captured, vec![b"the payload".to_vec()]);
+    }
+
+    #[test]
+    fn undecodable_output_is_shown_like_python() {
+        assert_eq!(undecodable(b"\xff\x00a'"), "Undecodable: b\"\\xff\\x00a'\"");
+        assert_eq!(undecodable("héllo".as_bytes()), "héllo");
     }
 
     #[test]

@@ -29,21 +29,19 @@ pub struct RotatingFile {
 impl RotatingFile {
     /// Open `path` for appending (creating it). `maxbytes = 0` never rotates.
     pub fn open(path: impl Into<PathBuf>, maxbytes: u64, backups: u32) -> io::Result<RotatingFile> {
-        let path = path.into();
-        let (file, special) = open_append(&path)?;
-        let size = if special {
-            0
-        } else {
-            file.metadata().map(|m| m.len()).unwrap_or(0)
-        };
-        Ok(RotatingFile {
-            path,
-            maxbytes: if special { 0 } else { maxbytes },
+        let mut f = RotatingFile {
+            path: path.into(),
+            maxbytes,
             backups,
-            file: Some(file),
-            size,
-            special,
-        })
+            file: None,
+            size: 0,
+            special: false,
+        };
+        f.reopen()?;
+        if f.special {
+            f.maxbytes = 0;
+        }
+        Ok(f)
     }
 
     pub fn path(&self) -> &Path {

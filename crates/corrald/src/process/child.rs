@@ -7,7 +7,6 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 
-use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -45,7 +44,6 @@ pub struct Child {
 pub struct Fork<'a> {
     pub cfg: &'a ProcessConfig,
     pub ctx: &'a Ctx,
-    pub is_listener: bool,
     pub fcgi_socket: Option<&'a Listening>,
     pub self_tx: &'a mpsc::UnboundedSender<Command>,
     pub exit_tx: &'a mpsc::UnboundedSender<Exit>,
@@ -59,20 +57,18 @@ impl Fork<'_> {
     pub fn run(&self) -> Result<Child, String> {
         let cfg = self.cfg;
         let name = &cfg.name;
-        let pipe_err = |e: io::Error| {
-            if e.raw_os_error() == Some(libc::EMFILE) {
-                format!("too many open files to spawn '{name}'")
-            } else {
-                format!(
-                    "unknown error making dispatchers for '{name}': {}",
-                    sys::errno::name(e.raw_os_error().unwrap_or(0))
-                )
-            }
+        let pipe_err = |e| {
+            spawn_error(
+                &e,
+                name,
+                (libc::EMFILE, "too many open files"),
+                "making dispatchers",
+            )
         };
         let (stdin_r, stdin_w) = sys::pipe().map_err(pipe_err)?;
         let (stdout_r, stdout_w) = sys::pipe().map_err(pipe_err)?;
         // An eventlistener's stderr is never merged into stdout: stdout is its protocol.
-        let stderr_pipe = if cfg.redirect_stderr && !self.is_listener {
+        let stderr_pipe = if cfg.redirect_stderr && !cfg.is_listener {
             None
         } else {
             Some(sys::pipe().map_err(pipe_err)?)
@@ -125,14 +121,12 @@ impl Fork<'_> {
         let plan = exec::plan(cfg, &self.ctx.env, self.ctx.serverurl.as_deref(), extras)
             .map_err(|e| e.message().to_string())?;
         let pid = spawn::fork_exec(&plan).map_err(|e| {
-            if e.raw_os_error() == Some(libc::EAGAIN) {
-                format!("Too many processes in process table to spawn '{name}'")
-            } else {
-                format!(
-                    "unknown error during fork for '{name}': {}",
-                    sys::errno::name(e.raw_os_error().unwrap_or(0))
-                )
-            }
+            spawn_error(
+                &e,
+                name,
+                (libc::EAGAIN, "Too many processes in process table"),
+                "during fork",
+            )
         })?;
         // Register before anything can yield: the reaper must find the route.
         self.ctx.reaper.register(pid, self.exit_tx.clone());
@@ -163,7 +157,7 @@ impl Fork<'_> {
             listener: None,
         };
         let _ = sys::set_nonblocking(&stdout_r, true);
-        if self.is_listener {
+        if cfg.is_listener {
             // stdout speaks the eventlistener protocol; it is also logged if configured.
             child.listener = Some(self.ctx.events.attach_listener(
                 cfg,
@@ -175,11 +169,7 @@ impl Fork<'_> {
         } else {
             let on_out = output_events(self.ctx, cfg, "stdout", pid);
             tokio::task::spawn_local(capture::run(stdout_r, self.stdout.clone(), on_out));
-            if sys::set_nonblocking(&stdin_w, true).is_ok() {
-                if let Ok(afd) = sys::async_fd(stdin_w, Interest::WRITABLE) {
-                    child.stdin = Some(Rc::new(afd));
-                }
-            }
+            child.stdin = sys::async_writer(stdin_w).ok().map(Rc::new);
         }
         if let Some(r) = stderr_r {
             let _ = sys::set_nonblocking(&r, true);
@@ -187,6 +177,18 @@ impl Fork<'_> {
             tokio::task::spawn_local(capture::run(r, self.stderr.clone(), on_out));
         }
         Ok(child)
+    }
+}
+
+/// supervisord's words for an OS error while spawning `name`: its own message for the one
+/// `errno` it expects (`known` + " to spawn 'name'"), else "unknown error `doing` ...".
+fn spawn_error(e: &io::Error, name: &str, (errno, known): (i32, &str), doing: &str) -> String {
+    match e.raw_os_error() {
+        Some(n) if n == errno => format!("{known} to spawn '{name}'"),
+        n => format!(
+            "unknown error {doing} for '{name}': {}",
+            sys::errno::name(n.unwrap_or(0))
+        ),
     }
 }
 

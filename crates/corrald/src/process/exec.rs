@@ -134,25 +134,17 @@ pub fn plan(
 ) -> Result<ExecPlan, ExecError> {
     let (filename, argv) = resolve_command(cfg, daemon_env)?;
 
-    let credentials = match &cfg.user {
-        Some(u) => {
-            let account = user::by_uid(u.uid)
-                .map_err(|e| ExecError::Other(format!("couldn't look up user {}: {e}", u.spec)))?;
-            Some((
-                Credentials {
-                    uid: account.uid,
-                    gid: account.gid,
-                    groups: account.groups.clone(),
-                },
-                account,
-            ))
-        }
+    let account = match &cfg.user {
+        Some(u) => Some(
+            user::by_uid(u.uid)
+                .map_err(|e| ExecError::Other(format!("couldn't look up user {}: {e}", u.spec)))?,
+        ),
         None => None,
     };
 
     // supervisord: os.environ, then SUPERVISOR_*, then the program's environment.
     let mut env: BTreeMap<String, String> = daemon_env.clone();
-    if let Some((_, account)) = &credentials {
+    if let Some(account) = &account {
         // A child running as another user gets that user's identity variables (supervisord
         // leaves root's HOME in place, which breaks every tool that writes to ~).
         env.insert("HOME".into(), account.home.clone());
@@ -210,7 +202,11 @@ pub fn plan(
             None => None,
         },
         umask: cfg.umask,
-        credentials: credentials.map(|(c, _)| c),
+        credentials: account.map(|a| Credentials {
+            uid: a.uid,
+            gid: a.gid,
+            groups: a.groups,
+        }),
         stdio: extras.stdio,
         pass_fds: extras.listen.iter().map(|(fd, _)| *fd).collect(),
         display_argv0: argv[0].clone(),

@@ -64,12 +64,12 @@ pub fn scan(owner: &Owner, is_main: &dyn Fn(Pid) -> bool) -> Vec<ProcStat> {
         // of the program it comes from.
         let of_this_run = p.starttime >= owner.main_starttime
             && owner.successor_starttime.is_none_or(|s| p.starttime < s);
-        let our_orphan = p.ppid == me
-            && of_this_run
-            && procfs::environ_var(p.pid, "SUPERVISOR_PROCESS_NAME").as_deref()
-                == Some(owner.name.as_str())
-            && procfs::environ_var(p.pid, "SUPERVISOR_GROUP_NAME").as_deref()
-                == Some(owner.group.as_str());
+        let our_orphan = p.ppid == me && of_this_run && {
+            let [name, group] =
+                procfs::environ_vars(p.pid, ["SUPERVISOR_PROCESS_NAME", "SUPERVISOR_GROUP_NAME"]);
+            name.as_deref() == Some(owner.name.as_str())
+                && group.as_deref() == Some(owner.group.as_str())
+        };
         if in_tree || our_orphan {
             found.insert(p.pid);
         }

@@ -30,8 +30,6 @@ pub struct Spec {
     pub config: Rc<ProcessConfig>,
     /// Resolved log paths (AUTO names already created).
     pub logs: LogPaths,
-    /// An eventlistener: stdout speaks the listener protocol.
-    pub listener: bool,
     /// `[fcgi-program:x]`: the group's socket, passed as fd 0.
     pub fcgi_socket: Option<Rc<Listening>>,
 }
@@ -49,6 +47,11 @@ pub struct Info {
 impl Info {
     pub fn state(&self) -> ProcessState {
         self.snapshot.state
+    }
+
+    /// Nothing of this program runs (stopped, and no replacement or retiring process).
+    pub fn quiet(&self) -> bool {
+        self.state().is_stopped() && self.busy == 0
     }
 }
 
@@ -168,8 +171,7 @@ impl ProcessHandle {
 
     /// Nothing of this program runs (stopped, and no replacement or retiring process).
     pub fn quiet(&self) -> bool {
-        let info = self.info.borrow();
-        info.snapshot.state.is_stopped() && info.busy == 0
+        self.info.borrow().quiet()
     }
 
     pub async fn clear_logs(&self) -> io::Result<()> {

@@ -40,29 +40,28 @@ pub fn start(
     tx: mpsc::UnboundedSender<Command>,
     reaper: Rc<Reaper>,
 ) -> Option<JoinHandle<()>> {
-    let readiness = readiness.clone();
-    let fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = match readiness {
+    let poll = match readiness {
         Readiness::Startsecs | Readiness::Notify => return None,
-        Readiness::Tcp { host, port } => Box::pin(async move {
-            while TcpStream::connect((host.as_str(), port)).await.is_err() {
-                tokio::time::sleep(POLL).await;
-            }
-            let _ = tx.send(Command::Ready(pid));
-        }),
-        Readiness::Http { url } => Box::pin(async move {
-            while !http_ok(&url).await {
-                tokio::time::sleep(POLL).await;
-            }
-            let _ = tx.send(Command::Ready(pid));
-        }),
-        Readiness::Exec { command } => Box::pin(async move {
-            while !exec_ok(&command, &reaper).await {
-                tokio::time::sleep(EXEC_POLL).await;
-            }
-            let _ = tx.send(Command::Ready(pid));
-        }),
+        Readiness::Exec { .. } => EXEC_POLL,
+        Readiness::Tcp { .. } | Readiness::Http { .. } => POLL,
     };
-    Some(tokio::task::spawn_local(fut))
+    let readiness = readiness.clone();
+    Some(tokio::task::spawn_local(async move {
+        while !check(&readiness, &reaper).await {
+            tokio::time::sleep(poll).await;
+        }
+        let _ = tx.send(Command::Ready(pid));
+    }))
+}
+
+/// One try of a polling probe.
+async fn check(readiness: &Readiness, reaper: &Reaper) -> bool {
+    match readiness {
+        Readiness::Tcp { host, port } => TcpStream::connect((host.as_str(), *port)).await.is_ok(),
+        Readiness::Http { url } => http_ok(url).await,
+        Readiness::Exec { command } => exec_ok(command, reaper).await,
+        Readiness::Startsecs | Readiness::Notify => true,
+    }
 }
 
 /// `http://host:port/path` answers 2xx to a plain GET.

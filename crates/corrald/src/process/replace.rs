@@ -115,15 +115,8 @@ pub struct Retiring {
 impl Retiring {
     /// Send the stop signal (to the group if `stopasgroup`) and arm the SIGKILL deadline.
     pub fn start(owner: Owner, cfg: Rc<ProcessConfig>, outcome: Option<Outcome>) -> Retiring {
-        let mut r = Retiring {
-            owner,
-            cfg,
-            alive: true,
-            kill_at: None,
-            cleanup: Cleanup::default(),
-            cleanup_sig: 0,
-            outcome,
-        };
+        let mut r = Retiring::exited(owner, cfg, outcome);
+        r.alive = true;
         let sig = r.cfg.stopsignal;
         let group = r.cfg.stopasgroup;
         mainlog::info(format!(
@@ -138,22 +131,20 @@ impl Retiring {
         }
         let target = if group { -r.owner.main } else { r.owner.main };
         let _ = sys::kill(target, sig);
-        r.cleanup_sig = sig;
+        // stopwaitsecs counts from the signal.
         r.kill_at = Some(Instant::now() + Duration::from_secs(r.cfg.stopwaitsecs));
         r
     }
 
     /// A process that already exited (a candidate that died): only its leftovers remain.
     pub fn exited(owner: Owner, cfg: Rc<ProcessConfig>, outcome: Option<Outcome>) -> Retiring {
-        let sig = cfg.stopsignal;
-        let wait = cfg.stopwaitsecs;
         Retiring {
             owner,
-            cfg,
             alive: false,
-            kill_at: Some(Instant::now() + Duration::from_secs(wait)),
+            kill_at: Some(Instant::now() + Duration::from_secs(cfg.stopwaitsecs)),
             cleanup: Cleanup::default(),
-            cleanup_sig: sig,
+            cleanup_sig: cfg.stopsignal,
+            cfg,
             outcome,
         }
     }
@@ -163,7 +154,7 @@ impl Retiring {
     }
 
     /// SIGKILL time: the main process (group if `killasgroup`) and any leftovers.
-    pub fn kill_now(&mut self) -> bool {
+    pub fn kill_now(&mut self) {
         self.kill_at = None;
         self.cleanup_sig = libc::SIGKILL;
         if self.alive {
@@ -179,7 +170,6 @@ impl Retiring {
             };
             let _ = sys::kill(target, libc::SIGKILL);
         }
-        !self.alive
     }
 
     /// Look for leftovers; true when none remain. Otherwise they are signalled and watched,

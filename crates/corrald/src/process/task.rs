@@ -9,10 +9,10 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use corral_config::ProcessConfig;
@@ -45,24 +45,14 @@ pub(super) fn start(
     let Spec {
         config: cfg,
         logs: paths,
-        listener,
         fcgi_socket,
     } = spec;
-    let strip = ctx.strip_ansi;
-    let stdout = ChannelLog::open(
-        &cfg.name,
-        "stdout",
-        &cfg.stdout,
-        paths.stdout.as_deref(),
-        strip,
-    )?;
-    let stderr = ChannelLog::open(
-        &cfg.name,
-        "stderr",
-        &cfg.stderr,
-        paths.stderr.as_deref(),
-        strip,
-    )?;
+    let open = |channel, c, path: &Option<String>| {
+        let log = ChannelLog::open(&cfg.name, channel, c, path.as_deref(), ctx.strip_ansi)?;
+        Ok::<_, io::Error>(Rc::new(RefCell::new(log)))
+    };
+    let stdout = open("stdout", &cfg.stdout, &paths.stdout)?;
+    let stderr = open("stderr", &cfg.stderr, &paths.stderr)?;
     let machine = Machine::new(Settings::from_config(&cfg));
     let (tx, rx) = mpsc::unbounded_channel();
     let (exit_tx, exit_rx) = mpsc::unbounded_channel();
@@ -75,8 +65,8 @@ pub(super) fn start(
         cfg,
         ctx,
         machine,
-        stdout: Rc::new(RefCell::new(stdout)),
-        stderr: Rc::new(RefCell::new(stderr)),
+        stdout,
+        stderr,
         stdin: None,
         exit_tx,
         self_tx: tx.clone(),
@@ -89,7 +79,6 @@ pub(super) fn start(
         notify: None,
         notify_status: Rc::new(RefCell::new(None)),
         listener: None,
-        is_listener: listener,
         fcgi_socket,
         candidate: None,
         retiring: Vec::new(),
@@ -120,7 +109,6 @@ struct Task {
     notify_status: NotifyStatus,
     /// The eventlistener protocol reader of this run, if this is a listener.
     listener: Option<JoinHandle<()>>,
-    is_listener: bool,
     fcgi_socket: Option<Rc<Listening>>,
     /// A replacement being started by a rolling restart.
     candidate: Option<Candidate>,
@@ -131,10 +119,7 @@ struct Task {
 fn now() -> Now {
     Now {
         mono: Instant::now(),
-        wall: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0),
+        wall: sys::unix_time(),
     }
 }
 
@@ -174,19 +159,12 @@ impl Task {
             Command::Activate => {
                 self.feed(Event::Activate);
             }
-            Command::Start(reply) => {
-                let r = self.feed(Event::Start);
-                let _ = reply.send(r.unwrap_or(Reply::Ok));
-            }
+            Command::Start(reply) => self.request(Event::Start, reply),
             Command::Stop(reply) => {
                 self.abort_candidate("the process is being stopped");
-                let r = self.feed(Event::Stop);
-                let _ = reply.send(r.unwrap_or(Reply::Ok));
+                self.request(Event::Stop, reply);
             }
-            Command::Signal(sig, reply) => {
-                let r = self.feed(Event::Signal(sig));
-                let _ = reply.send(r.unwrap_or(Reply::Ok));
-            }
+            Command::Signal(sig, reply) => self.request(Event::Signal(sig), reply),
             Command::DaemonStopping => {
                 self.feed(Event::DaemonStopping);
             }
@@ -248,15 +226,14 @@ impl Task {
             self.publish();
             return;
         }
-        let leftovers = match &self.owner {
-            Some(owner) if owner.main == exit.pid && self.cfg.stopdescendants => {
-                let reaper = self.ctx.reaper.clone();
-                let found = leftovers::scan(owner, &|p| reaper.is_registered(p));
-                let any = !found.is_empty();
-                self.last_scan = Some(found);
-                any
-            }
-            _ => false,
+        let main_exited = self.owner.as_ref().is_some_and(|o| o.main == exit.pid);
+        let leftovers = if main_exited && self.cfg.stopdescendants {
+            let found = self.scan();
+            let any = !found.is_empty();
+            self.last_scan = Some(found);
+            any
+        } else {
+            false
         };
         // supervisord closes its ends of the pipes when the process is reaped; we keep the
         // output pipes (leftovers may still write) but stdin goes now.
@@ -268,6 +245,12 @@ impl Task {
             status: exit.status,
             leftovers,
         });
+    }
+
+    /// An administrative request: feed it and answer with the machine's reply.
+    fn request(&mut self, event: Event, reply: oneshot::Sender<Reply>) {
+        let r = self.feed(event);
+        let _ = reply.send(r.unwrap_or(Reply::Ok));
     }
 
     /// Feed one event and everything it leads to; publish the result.
@@ -448,17 +431,7 @@ impl Task {
             self.apply_config(c.cfg.clone());
         }
         self.probe_stop();
-        let child = std::mem::replace(
-            &mut c.child,
-            Child {
-                pid: 0,
-                owner: old_owner.clone(),
-                stdin: None,
-                notify: None,
-                listener: None,
-            },
-        );
-        self.adopt(child);
+        self.adopt(&mut c.child);
         mainlog::info(format!(
             "rolling restart of '{}': replacement pid {new_pid} is ready",
             self.cfg.name
@@ -510,7 +483,7 @@ impl Task {
         if self.retiring[i].alive {
             return;
         }
-        let reaper = self.ctx.reaper.clone();
+        let reaper = &self.ctx.reaper;
         let tx = self.self_tx.clone();
         let done = self.retiring[i].clean_up(
             &|p| reaper.is_registered(p),
@@ -614,10 +587,7 @@ impl Task {
 
     fn scan(&self) -> Vec<procfs::ProcStat> {
         match &self.owner {
-            Some(owner) => {
-                let reaper = self.ctx.reaper.clone();
-                leftovers::scan(owner, &|p| reaper.is_registered(p))
-            }
+            Some(owner) => leftovers::scan(owner, &|p| self.ctx.reaper.is_registered(p)),
             None => Vec::new(),
         }
     }
@@ -668,7 +638,6 @@ impl Task {
         Fork {
             cfg,
             ctx: &self.ctx,
-            is_listener: self.is_listener,
             fcgi_socket: self.fcgi_socket.as_deref(),
             self_tx: &self.self_tx,
             exit_tx: &self.exit_tx,
@@ -681,18 +650,17 @@ impl Task {
 
     /// The main process: fork it and keep what belongs to it.
     fn spawn(&mut self) -> Result<i32, String> {
-        let cfg = self.cfg.clone();
-        let child = self.fork(&cfg)?;
-        let pid = child.pid;
-        self.adopt(child);
-        Ok(pid)
+        let mut child = self.fork(&self.cfg)?;
+        self.adopt(&mut child);
+        Ok(child.pid)
     }
 
-    fn adopt(&mut self, child: Child) {
-        self.owner = Some(child.owner);
-        self.stdin = child.stdin;
-        self.notify = child.notify;
-        self.listener = child.listener;
+    /// Take over what belongs to the main process (`child` keeps only its pid and owner).
+    fn adopt(&mut self, child: &mut Child) {
+        self.owner = Some(child.owner.clone());
+        self.stdin = child.stdin.take();
+        self.notify = child.notify.take();
+        self.listener = child.listener.take();
     }
 }
 

@@ -90,16 +90,12 @@ where
             }
             continue;
         }
-        let path = request.path().to_string();
-        if path.starts_with("/RPC2") {
-            let resp = if request.method == "POST" {
+        let path = request.path();
+        let resp = if path.starts_with("/RPC2") {
+            if request.method == "POST" {
                 methods::handle_http(&sup, &request.body).await
             } else {
                 Response::error_page(400)
-            };
-            let resp = finish(resp, &request, keep_alive);
-            if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
-                return;
             }
         } else if path.starts_with("/logtail") || path.starts_with("/mainlogtail") {
             match logtail::open(&sup, &request) {
@@ -108,21 +104,16 @@ where
                     logtail::serve(stream, &request, path, file).await;
                     return;
                 }
-                Err(resp) => {
-                    let resp = finish(resp, &request, keep_alive);
-                    if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
-                        return;
-                    }
-                }
+                Err(resp) => resp,
             }
         } else {
             // Everything else is supervisord's web interface: its pages, and its static
             // file handler (which answers any other path, mostly with a 404).
-            let resp = web::handle(&sup, &site, &request).await;
-            let resp = finish(resp, &request, keep_alive);
-            if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
-                return;
-            }
+            web::handle(&sup, &site, &request).await
+        };
+        let resp = finish(resp, &request, keep_alive);
+        if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
+            return;
         }
     }
 }
@@ -195,10 +186,8 @@ where
             Ok(None) => {}
             Err(e) => return Err(e.to_response()),
         }
-        if parser.take_expect_continue() {
-            // Not writable from here (read half only); clients that wait for 100-continue
-            // send the body after a short timeout anyway.
-        }
+        // `Expect: 100-continue` goes unanswered, as medusa leaves it: clients that wait
+        // for it send the body after a short timeout anyway.
         let n = match tokio::time::timeout_at(deadline, stream.read(buf)).await {
             Err(_) => {
                 return if started {

@@ -10,9 +10,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use corral_proto::api::split_namespec;
 use corral_proto::http::{Request, Response, encode_chunk, http_date};
 
+use super::methods;
 use crate::mainlog;
 use crate::supervisor::Supervisor;
 
@@ -36,15 +36,12 @@ fn resolve(sup: &Supervisor, req: &Request) -> Option<String> {
         Some((n, c)) => (n, c),
         None => (rest, "stdout"),
     };
-    let (group, process) = split_namespec(name);
-    let group = sup.group(&group)?;
-    let handle = group.find(process.as_deref()?)?;
-    let logs = handle.info().logs;
-    match channel {
-        "stdout" => logs.stdout,
-        "stderr" => logs.stderr,
-        _ => None,
-    }
+    let stderr = match channel {
+        "stdout" => false,
+        "stderr" => true,
+        _ => return None,
+    };
+    methods::process_log(sup, name, stderr).ok()?
 }
 
 /// The log a tail request names, opened; or the error page to answer (the connection

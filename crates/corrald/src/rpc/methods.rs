@@ -13,7 +13,6 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use corral_config::host::RealHost;
 use corral_config::pystr;
 use corral_config::{LogFile, ProcessConfig};
 use corral_core::{ProcessState, Reply, SupervisorState};
@@ -222,8 +221,8 @@ fn err_value<T>(fault: Fault, v: Option<&Value>) -> Result<T, RpcError> {
 /// TypeError, so INCORRECT_PARAMETERS.
 fn lookup_group(sup: &Supervisor, v: Option<&Value>) -> Result<Group, RpcError> {
     match v {
-        Some(Value::String(_) | Value::Base64(_)) => {
-            let name = py_str(v.unwrap_or(&Value::Nil)).unwrap_or_default();
+        Some(s @ (Value::String(_) | Value::Base64(_))) => {
+            let name = py_str(s).unwrap_or_default();
             sup.group(&name)
                 .map_or_else(|| err(Fault::BadName, &name), Ok)
         }
@@ -277,6 +276,35 @@ pub(super) fn group_and_process(
     match group.find(&pname) {
         Some(p) => Ok((group.clone(), Some(p.clone()))),
         None => err(Fault::BadName, name),
+    }
+}
+
+/// A single process by namespec: BAD_NAME for an unknown name and for `group:*`.
+pub(super) fn named_process(sup: &Supervisor, name: &str) -> Result<ProcessHandle, RpcError> {
+    match group_and_process(sup, name)? {
+        (_, Some(p)) => Ok(p),
+        (_, None) => err(Fault::BadName, name),
+    }
+}
+
+/// The stdout (or stderr) log file of process `name`, `None` when it has none (NONE, or
+/// stderr redirected).
+pub(super) fn process_log(
+    sup: &Supervisor,
+    name: &str,
+    stderr: bool,
+) -> Result<Option<String>, RpcError> {
+    let logs = named_process(sup, name)?.info().logs;
+    Ok(if stderr { logs.stderr } else { logs.stdout })
+}
+
+/// A log file that must exist to be read: NO_FILE with its path when it does not, a bare
+/// NO_FILE (`RPCError(NO_FILE, None)`) when there is no file at all.
+pub(super) fn existing_file(path: Option<String>) -> Result<String, RpcError> {
+    match path {
+        Some(p) if std::path::Path::new(&p).exists() => Ok(p),
+        Some(p) => err(Fault::NoFile, p),
+        None => err0(Fault::NoFile),
     }
 }
 
@@ -389,43 +417,23 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
         check_running(sup)?;
     }
     match method {
-        "getAPIVersion" | "getVersion" => {
-            a.arity(0, 0)?;
-            Ok(Value::from(api::API_VERSION))
-        }
-        "getSupervisorVersion" => {
-            a.arity(0, 0)?;
-            Ok(Value::from(api::SUPERVISOR_VERSION))
-        }
-        "getIdentification" => {
-            a.arity(0, 0)?;
-            Ok(Value::from(sup.config().supervisord.identifier.as_str()))
-        }
+        "getAPIVersion" | "getVersion" => Ok(Value::from(api::API_VERSION)),
+        "getSupervisorVersion" => Ok(Value::from(api::SUPERVISOR_VERSION)),
+        "getIdentification" => Ok(Value::from(sup.config().supervisord.identifier.as_str())),
         "getState" => {
-            a.arity(0, 0)?;
             let s = sup.state();
             Ok(Value::structure([
                 ("statecode", Value::Int(s.code())),
                 ("statename", Value::from(s.name())),
             ]))
         }
-        "getPID" => {
-            a.arity(0, 0)?;
-            Ok(Value::Int(sys::getpid()))
-        }
+        "getPID" => Ok(Value::Int(sys::getpid())),
         "readLog" | "readMainLog" => {
-            a.arity(2, 2)?;
             // supervisord checks the file before converting the arguments.
-            let path = mainlog::path().map(|p| p.to_string_lossy().into_owned());
-            match path {
-                Some(p) if std::path::Path::new(&p).exists() => read_file(&p, a.int(0)?, a.int(1)?),
-                Some(p) => err(Fault::NoFile, p),
-                // RPCError(NO_FILE, None): no text after the name.
-                None => err0(Fault::NoFile),
-            }
+            let path = existing_file(mainlog::path().map(|p| p.to_string_lossy().into_owned()))?;
+            read_file(&path, a.int(0)?, a.int(1)?)
         }
         "clearLog" => {
-            a.arity(0, 0)?;
             match mainlog::path() {
                 Some(p) if p.exists() => {}
                 _ => return err0(Fault::NoFile),
@@ -437,21 +445,15 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
             Ok(Value::Bool(true))
         }
         "shutdown" => {
-            a.arity(0, 0)?;
             sup.request(Request::Shutdown);
             Ok(Value::Bool(true))
         }
         "restart" => {
-            a.arity(0, 0)?;
             sup.request(Request::Restart);
             Ok(Value::Bool(true))
         }
-        "reloadConfig" => {
-            a.arity(0, 0)?;
-            reload_config(sup)
-        }
+        "reloadConfig" => reload_config(sup),
         "addProcessGroup" => {
-            a.arity(1, 1)?;
             // supervisord compares `config.name == name`: any non-string is just not found.
             let name = match a.get(0) {
                 Some(Value::String(_) | Value::Base64(_)) => a.name(0)?,
@@ -479,7 +481,6 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
             }
         }
         "removeProcessGroup" => {
-            a.arity(1, 1)?;
             let name = lookup_group(sup, a.get(0))?.name().to_string();
             if sup.remove_group(&name) {
                 Ok(Value::Bool(true))
@@ -487,38 +488,20 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
                 err(Fault::StillRunning, &name)
             }
         }
-        "startProcess" => {
-            a.arity(1, 2)?;
-            start_process(sup, &a.name(0)?, a.flag(1, true)).await
-        }
+        "startProcess" => start_process(sup, &a.name(0)?, a.flag(1, true)).await,
         "startProcessGroup" => {
-            a.arity(1, 2)?;
             let group = lookup_group(sup, a.get(0))?;
             start_many(sup, group_processes(&group), a.flag(1, true)).await
         }
-        "startAllProcesses" => {
-            a.arity(0, 1)?;
-            start_many(sup, all_processes(sup, false), a.flag(0, true)).await
-        }
-        "stopProcess" => {
-            a.arity(1, 2)?;
-            stop_process(sup, &a.name(0)?, a.flag(1, true)).await
-        }
+        "startAllProcesses" => start_many(sup, all_processes(sup, false), a.flag(0, true)).await,
+        "stopProcess" => stop_process(sup, &a.name(0)?, a.flag(1, true)).await,
         "stopProcessGroup" => {
-            a.arity(1, 2)?;
             let group = lookup_group(sup, a.get(0))?;
-            stop_many(sup, group_processes(&group), a.flag(1, true)).await
+            stop_many(group_processes(&group), a.flag(1, true)).await
         }
-        "stopAllProcesses" => {
-            a.arity(0, 1)?;
-            stop_many(sup, all_processes(sup, false), a.flag(0, true)).await
-        }
-        "signalProcess" => {
-            a.arity(2, 2)?;
-            signal_process(sup, &a.name(0)?, a.get(1).cloned().unwrap_or(Value::Nil)).await
-        }
+        "stopAllProcesses" => stop_many(all_processes(sup, false), a.flag(0, true)).await,
+        "signalProcess" => signal_process(sup, &a.name(0)?, a.get(1).unwrap_or(&Value::Nil)).await,
         "signalProcessGroup" => {
-            a.arity(2, 2)?;
             // supervisord looks the group up before `_update`, and faults after it.
             let group = lookup_group(sup, a.get(0));
             if let Err(e) = &group {
@@ -528,83 +511,37 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
             }
             check_running(sup)?;
             let group = group?;
-            let result = signal_many(
-                sup,
-                group_processes(&group),
-                a.get(1).cloned().unwrap_or(Value::Nil),
-            )
-            .await;
+            let result =
+                signal_many(group_processes(&group), a.get(1).unwrap_or(&Value::Nil)).await;
             check_running(sup)?;
             Ok(result)
         }
         "signalAllProcesses" => {
-            a.arity(1, 1)?;
-            let result = signal_many(
-                sup,
-                all_processes(sup, false),
-                a.get(0).cloned().unwrap_or(Value::Nil),
-            )
-            .await;
+            let result =
+                signal_many(all_processes(sup, false), a.get(0).unwrap_or(&Value::Nil)).await;
             check_running(sup)?;
             Ok(result)
         }
-        "getAllConfigInfo" => {
-            a.arity(0, 0)?;
-            Ok(all_config_info(sup))
-        }
-        "getProcessInfo" => {
-            a.arity(1, 1)?;
-            let name = a.name(0)?;
-            match group_and_process(sup, &name)? {
-                (_, Some(p)) => Ok(process_info(&p).to_value()),
-                (_, None) => err(Fault::BadName, &name),
-            }
-        }
-        "getAllProcessInfo" => {
-            a.arity(0, 0)?;
-            Ok(Value::Array(
-                all_processes(sup, true)
-                    .iter()
-                    .map(|p| process_info(p).to_value())
-                    .collect(),
-            ))
-        }
+        "getAllConfigInfo" => Ok(all_config_info(sup)),
+        "getProcessInfo" => Ok(process_info(&named_process(sup, &a.name(0)?)?).to_value()),
+        "getAllProcessInfo" => Ok(Value::Array(
+            all_processes(sup, true)
+                .iter()
+                .map(|p| process_info(p).to_value())
+                .collect(),
+        )),
         "readProcessStdoutLog" | "readProcessLog" | "readProcessStderrLog" => {
-            a.arity(3, 3)?;
-            let name = a.name(0)?;
             let stderr = method == "readProcessStderrLog";
-            let (_, p) = group_and_process(sup, &name)?;
-            let Some(p) = p else {
-                return err(Fault::BadName, &name);
-            };
-            let logs = p.info().logs;
-            let path = if stderr { logs.stderr } else { logs.stdout };
             // The file is checked before the arguments are converted.
-            match path {
-                Some(path) if std::path::Path::new(&path).exists() => {
-                    read_file(&path, a.int(1)?, a.int(2)?)
-                }
-                Some(path) => err(Fault::NoFile, path),
-                // No log (NONE, or stderr redirected): RPCError(NO_FILE, None).
-                None => err0(Fault::NoFile),
-            }
+            let path = existing_file(process_log(sup, &a.name(0)?, stderr)?)?;
+            read_file(&path, a.int(1)?, a.int(2)?)
         }
         "tailProcessStdoutLog" | "tailProcessLog" | "tailProcessStderrLog" => {
-            a.arity(3, 3)?;
-            let name = a.name(0)?;
             let stderr = method == "tailProcessStderrLog";
-            let (_, p) = group_and_process(sup, &name)?;
-            let Some(p) = p else {
-                return err(Fault::BadName, &name);
-            };
-            let logs = p.info().logs;
-            let path = if stderr { logs.stderr } else { logs.stdout };
             // Without a log file the arguments are never looked at.
-            match path {
-                Some(path) if std::path::Path::new(&path).exists() => {
-                    Ok(tail_file(&path, a.int(1)?, a.int(2)?))
-                }
-                _ => Ok(Value::Array(vec![
+            match existing_file(process_log(sup, &a.name(0)?, stderr)?) {
+                Ok(path) => Ok(tail_file(&path, a.int(1)?, a.int(2)?)),
+                Err(_) => Ok(Value::Array(vec![
                     Value::from(""),
                     Value::Int(0),
                     Value::Bool(false),
@@ -612,14 +549,12 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
             }
         }
         "clearProcessLogs" | "clearProcessLog" => {
-            a.arity(1, 1)?;
             let name = a.name(0)?;
             clear_process_logs(sup, &name)
                 .await
                 .map(|()| Value::Bool(true))
         }
         "clearAllProcessLogs" => {
-            a.arity(0, 0)?;
             let mut results = Vec::new();
             for p in all_processes(sup, false) {
                 let namespec = make_namespec(p.group(), p.name());
@@ -631,17 +566,13 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
             Ok(Value::Array(results))
         }
         "sendProcessStdin" => {
-            a.arity(2, 2)?;
             let chars = match a.get(1) {
                 Some(Value::String(s)) => s.clone().into_bytes(),
                 Some(Value::Base64(b)) => b.clone(),
                 other => return err_value(Fault::IncorrectParameters, other),
             };
             let name = a.name(0)?;
-            let (_, p) = group_and_process(sup, &name)?;
-            let Some(p) = p else {
-                return err(Fault::BadName, &name);
-            };
+            let p = named_process(sup, &name)?;
             let info = p.info();
             if info.snapshot.pid.is_none() || info.state() == ProcessState::Stopping {
                 return err(Fault::NotRunning, &name);
@@ -652,7 +583,6 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
             }
         }
         "sendRemoteCommEvent" => {
-            a.arity(2, 2)?;
             let text = |v: Option<&Value>| match v {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Base64(b)) => String::from_utf8_lossy(b).into_owned(),
@@ -670,10 +600,8 @@ async fn supervisor_ns(sup: &Rc<Supervisor>, method: &str, a: Args) -> RpcResult
 }
 
 fn reload_config(sup: &Supervisor) -> RpcResult {
-    let host = RealHost;
     let path = sup.config().path.clone();
-    let overrides = crate::daemon::overrides();
-    match corral_config::load(&path, &host, &overrides).into_result() {
+    match crate::daemon::read_config(&path) {
         Ok(new) => {
             let new = Rc::new(new);
             sup.set_config(new.clone());
@@ -904,7 +832,7 @@ async fn wait_stopped(p: &ProcessHandle) {
 async fn stop_process(sup: &Rc<Supervisor>, name: &str, wait: bool) -> RpcResult {
     let (group, p) = group_and_process(sup, name)?;
     let Some(p) = p else {
-        return stop_many(sup, group_processes(&group), wait).await;
+        return stop_many(group_processes(&group), wait).await;
     };
     if let Some(p) = begin_stop(&p, name, wait).await? {
         wait_stopped(&p).await;
@@ -912,7 +840,7 @@ async fn stop_process(sup: &Rc<Supervisor>, name: &str, wait: bool) -> RpcResult
     Ok(Value::Bool(true))
 }
 
-async fn stop_many(_sup: &Supervisor, procs: Vec<ProcessHandle>, wait: bool) -> RpcResult {
+async fn stop_many(procs: Vec<ProcessHandle>, wait: bool) -> RpcResult {
     let mut results = Vec::new();
     let mut waiting = Vec::new();
     for p in procs {
@@ -971,23 +899,23 @@ async fn signal_one(p: &ProcessHandle, namespec: &str, sig: &Value) -> Result<()
     }
 }
 
-async fn signal_process(sup: &Rc<Supervisor>, name: &str, sig: Value) -> RpcResult {
+async fn signal_process(sup: &Rc<Supervisor>, name: &str, sig: &Value) -> RpcResult {
     let (group, p) = group_and_process(sup, name)?;
     let Some(p) = p else {
         check_running(sup)?;
-        return Ok(signal_many(sup, group_processes(&group), sig).await);
+        return Ok(signal_many(group_processes(&group), sig).await);
     };
-    signal_one(&p, name, &sig).await.map(|()| Value::Bool(true))
+    signal_one(&p, name, sig).await.map(|()| Value::Bool(true))
 }
 
-async fn signal_many(_sup: &Supervisor, procs: Vec<ProcessHandle>, sig: Value) -> Value {
+async fn signal_many(procs: Vec<ProcessHandle>, sig: &Value) -> Value {
     let mut results = Vec::new();
     for p in procs {
         if !p.state().is_signallable() {
             continue;
         }
         let namespec = make_namespec(p.group(), p.name());
-        match signal_one(&p, &namespec, &sig).await {
+        match signal_one(&p, &namespec, sig).await {
             Ok(()) => results.push(result_struct(&p, Fault::Success.code(), "OK")),
             Err(e) => results.push(result_struct(&p, e.code, &e.text)),
         }
@@ -996,11 +924,10 @@ async fn signal_many(_sup: &Supervisor, procs: Vec<ProcessHandle>, sig: Value) -
 }
 
 async fn clear_process_logs(sup: &Supervisor, name: &str) -> Result<(), RpcError> {
-    let (_, p) = group_and_process(sup, name)?;
-    let Some(p) = p else {
-        return err(Fault::BadName, name);
-    };
-    p.clear_logs().await.or_else(|_| err(Fault::Failed, name))
+    named_process(sup, name)?
+        .clear_logs()
+        .await
+        .or_else(|_| err(Fault::Failed, name))
 }
 
 /// supervisord's `getAllConfigInfo`: every process of the configuration last read (in
@@ -1088,38 +1015,42 @@ fn all_config_info(sup: &Supervisor) -> Value {
 
 /// supervisord's `readFile`, with text made safe for XML.
 fn read_file(path: &str, offset: i64, length: i64) -> RpcResult {
-    let bytes = (|| -> Result<Vec<u8>, RpcError> {
-        let mut f = std::fs::File::open(path).or_else(|_| err0(Fault::Failed))?;
-        let mut data = Vec::new();
-        if offset < 0 {
-            // A negative offset reads that many bytes from the end; length must be 0.
-            if length != 0 {
-                return err0(Fault::BadArguments);
-            }
-            let size = f.seek(SeekFrom::End(0)).or_else(|_| err0(Fault::Failed))?;
-            let pos = size.saturating_sub(offset.unsigned_abs());
-            f.seek(SeekFrom::Start(pos))
-                .or_else(|_| err0(Fault::Failed))?;
-            f.take(offset.unsigned_abs())
+    let data = read_bytes(path, offset, length)?;
+    Ok(Value::String(xml_safe_text(&data)))
+}
+
+/// supervisord's `readFile`, the bytes as the file holds them: `length` bytes from
+/// `offset` (to the end when 0), or, with a negative `offset` (and `length` 0), the last
+/// `-offset` bytes.
+pub(super) fn read_bytes(path: &str, offset: i64, length: i64) -> Result<Vec<u8>, RpcError> {
+    let mut f = std::fs::File::open(path).or_else(|_| err0(Fault::Failed))?;
+    let mut data = Vec::new();
+    if offset < 0 {
+        if length != 0 {
+            return err0(Fault::BadArguments);
+        }
+        let size = f.seek(SeekFrom::End(0)).or_else(|_| err0(Fault::Failed))?;
+        let pos = size.saturating_sub(offset.unsigned_abs());
+        f.seek(SeekFrom::Start(pos))
+            .or_else(|_| err0(Fault::Failed))?;
+        f.take(offset.unsigned_abs())
+            .read_to_end(&mut data)
+            .or_else(|_| err0(Fault::Failed))?;
+    } else {
+        if length < 0 {
+            return err0(Fault::BadArguments);
+        }
+        f.seek(SeekFrom::Start(offset as u64))
+            .or_else(|_| err0(Fault::Failed))?;
+        if length == 0 {
+            f.read_to_end(&mut data).or_else(|_| err0(Fault::Failed))?;
+        } else {
+            f.take(length as u64)
                 .read_to_end(&mut data)
                 .or_else(|_| err0(Fault::Failed))?;
-        } else {
-            if length < 0 {
-                return err0(Fault::BadArguments);
-            }
-            f.seek(SeekFrom::Start(offset as u64))
-                .or_else(|_| err0(Fault::Failed))?;
-            if length == 0 {
-                f.read_to_end(&mut data).or_else(|_| err0(Fault::Failed))?;
-            } else {
-                f.take(length as u64)
-                    .read_to_end(&mut data)
-                    .or_else(|_| err0(Fault::Failed))?;
-            }
         }
-        Ok(data)
-    })()?;
-    Ok(Value::String(xml_safe_text(&bytes)))
+    }
+    Ok(data)
 }
 
 /// supervisord's `tailFile`: [bytes, new offset, overflow].
@@ -1167,7 +1098,7 @@ fn py_repr_value(v: &Value) -> String {
         Value::Int(n) => n.to_string(),
         Value::Bool(b) => if *b { "True" } else { "False" }.to_string(),
         Value::Double(d) => corral_proto::xmlrpc::python_repr(*d),
-        Value::String(s) => exec::py_repr(s),
+        Value::String(s) => pystr::repr(s),
         Value::Nil => "None".into(),
         Value::Array(a) => format!(
             "[{}]",
@@ -1176,11 +1107,11 @@ fn py_repr_value(v: &Value) -> String {
         Value::Struct(m) => format!(
             "{{{}}}",
             m.iter()
-                .map(|(k, v)| format!("{}: {}", exec::py_repr(k), py_repr_value(v)))
+                .map(|(k, v)| format!("{}: {}", pystr::repr(k), py_repr_value(v)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        Value::Base64(b) => exec::py_repr(&String::from_utf8_lossy(b)),
+        Value::Base64(b) => pystr::repr(&String::from_utf8_lossy(b)),
         Value::DateTime(s) => match parse_datetime(s) {
             // datetime's repr drops zero seconds (and microseconds, always zero here).
             Some([y, mo, d, h, mi, 0]) => format!("datetime.datetime({y}, {mo}, {d}, {h}, {mi})"),

@@ -16,7 +16,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener as StdUnixListener;
 use std::rc::Rc;
 
-use tokio::net::{TcpListener, UnixListener};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
 use corral_config::{Config, OwnerSpec};
@@ -37,6 +38,13 @@ pub struct Auth {
 enum Address {
     Unix(String),
     Inet { host: String, port: u16 },
+}
+
+impl Address {
+    /// Both unix, or both inet: a reload matches an old server with a new one by kind.
+    fn same_kind(&self, other: &Address) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
 }
 
 /// One configured server, as the configuration describes it.
@@ -99,15 +107,15 @@ fn bind(spec: &Spec) -> Result<Bound, String> {
                 }
             })?;
             let listener = StdUnixListener::bind(file).map_err(|e| bind_error(&e))?;
-            set_mode(file, spec)?;
+            set_mode(spec)?;
             Ok(Bound::Unix(listener))
         }
     }
 }
 
 /// A unix socket file's `chmod` and `chown`.
-fn set_mode(file: &str, spec: &Spec) -> Result<(), String> {
-    if let Some((mode, owner)) = &spec.unix_mode {
+fn set_mode(spec: &Spec) -> Result<(), String> {
+    if let (Address::Unix(file), Some((mode, owner))) = (&spec.address, &spec.unix_mode) {
         std::fs::set_permissions(file, std::fs::Permissions::from_mode(*mode))
             .map_err(|e| format!("Cannot change permissions of {file}: {e}"))?;
         if let Some(owner) = owner {
@@ -166,7 +174,7 @@ struct Running {
     auth: Rc<RefCell<Rc<Auth>>>,
     task: JoinHandle<()>,
     /// A unix server's socket file as bound (device, inode).
-    identity: Option<(u64, u64)>,
+    identity: Option<FileId>,
 }
 
 /// The HTTP servers while the daemon runs.
@@ -193,68 +201,95 @@ pub fn serve(listeners: Listeners, sup: &Rc<Supervisor>) -> Servers {
 impl Servers {
     fn start(&mut self, spec: Spec, bound: Bound) {
         let auth = Rc::new(RefCell::new(Rc::new(spec.auth.clone())));
-        let (sup, limiter, shared) = (self.sup.clone(), self.limiter.clone(), auth.clone());
-        let mut identity = None;
-        let task = match bound {
-            Bound::Unix(l) => {
-                let path = match &spec.address {
-                    Address::Unix(p) => p.clone(),
-                    Address::Inet { .. } => unreachable!("a unix listener has a unix address"),
-                };
+        match self.accept(&spec, bound, &auth) {
+            Ok((task, identity)) => self.running.push(Running {
+                spec,
+                auth,
+                task,
+                identity,
+            }),
+            Err(msg) => mainlog::critical(msg),
+        }
+    }
+
+    /// Serve a bound socket: the task of its accept loop, and a unix socket file's identity.
+    fn accept(
+        &self,
+        spec: &Spec,
+        bound: Bound,
+        auth: &Rc<RefCell<Rc<Auth>>>,
+    ) -> Result<(JoinHandle<()>, Option<FileId>), String> {
+        match (bound, &spec.address) {
+            (Bound::Unix(l), Address::Unix(path)) => {
                 let _ = l.set_nonblocking(true);
-                let listener = match UnixListener::from_std(l) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        mainlog::critical(format!("cannot serve {path}: {e}"));
-                        return;
-                    }
+                let listener =
+                    UnixListener::from_std(l).map_err(|e| format!("cannot serve {path}: {e}"))?;
+                let site = web::Site::unix(path);
+                let identity = socket_identity(path);
+                let cleanup = UnlinkOnDrop {
+                    path: path.clone(),
+                    identity,
                 };
-                let site = Rc::new(web::Site::unix(&path));
-                identity = socket_identity(&path);
-                let cleanup = UnlinkOnDrop { path, identity };
-                tokio::task::spawn_local(async move {
-                    let _cleanup = cleanup;
-                    loop {
-                        match listener.accept().await {
-                            Ok((stream, _)) => {
-                                let auth = shared.borrow().clone();
-                                conn::spawn(stream, sup.clone(), auth, site.clone(), &limiter);
-                            }
-                            Err(e) => accept_failed(e).await,
-                        }
-                    }
-                })
+                Ok((
+                    self.accept_loop(listener, site, auth, Some(cleanup)),
+                    identity,
+                ))
             }
-            Bound::Inet(l) => {
+            (Bound::Inet(l), _) => {
                 let _ = l.set_nonblocking(true);
-                let listener = match TcpListener::from_std(l) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        mainlog::critical(format!("cannot serve [{}]: {e}", spec.section));
-                        return;
-                    }
-                };
-                let site = Rc::new(web::Site::inet(listener.local_addr().ok()));
-                tokio::task::spawn_local(async move {
-                    loop {
-                        match listener.accept().await {
-                            Ok((stream, _)) => {
-                                let _ = stream.set_nodelay(true);
-                                let auth = shared.borrow().clone();
-                                conn::spawn(stream, sup.clone(), auth, site.clone(), &limiter);
-                            }
-                            Err(e) => accept_failed(e).await,
-                        }
-                    }
-                })
+                let listener = TcpListener::from_std(l)
+                    .map_err(|e| format!("cannot serve [{}]: {e}", spec.section))?;
+                let site = web::Site::inet(listener.local_addr().ok());
+                Ok((self.accept_loop(listener, site, auth, None), None))
             }
-        };
-        self.running.push(Running {
-            spec,
-            auth,
-            task,
-            identity,
-        });
+            (Bound::Unix(_), Address::Inet { .. }) => {
+                unreachable!("a unix listener has a unix address")
+            }
+        }
+    }
+
+    /// Accept connections and serve each with the credentials current at its accept.
+    fn accept_loop<L: Accept + 'static>(
+        &self,
+        listener: L,
+        site: web::Site,
+        auth: &Rc<RefCell<Rc<Auth>>>,
+        cleanup: Option<UnlinkOnDrop>,
+    ) -> JoinHandle<()> {
+        let (sup, limiter, auth, site) = (
+            self.sup.clone(),
+            self.limiter.clone(),
+            auth.clone(),
+            Rc::new(site),
+        );
+        tokio::task::spawn_local(async move {
+            let _cleanup = cleanup;
+            loop {
+                match listener.next().await {
+                    Ok(stream) => {
+                        let auth = auth.borrow().clone();
+                        conn::spawn(stream, sup.clone(), auth, site.clone(), &limiter);
+                    }
+                    Err(e) => accept_failed(e).await,
+                }
+            }
+        })
+    }
+
+    /// Serve `new` in place of `old`, bound first: when it cannot be bound, `old` goes on
+    /// serving. `report` says which, before the swap.
+    fn rebind(&mut self, old: Running, new: &Spec, report: impl FnOnce(Result<(), &str>)) {
+        match bind(new) {
+            Ok(bound) => {
+                report(Ok(()));
+                old.task.abort();
+                self.start(new.clone(), bound);
+            }
+            Err(msg) => {
+                report(Err(&msg));
+                self.running.push(old);
+            }
+        }
     }
 
     /// A reload (SIGHUP, `supervisor.restart`) with `config`. supervisord closes and
@@ -268,73 +303,50 @@ impl Servers {
         let wanted = specs(config);
         let mut keep = Vec::new();
         for old in std::mem::take(&mut self.running) {
-            let same_kind = |s: &&Spec| {
-                std::mem::discriminant(&s.address) == std::mem::discriminant(&old.spec.address)
+            let Some(new) = wanted
+                .iter()
+                .find(|s| s.address.same_kind(&old.spec.address))
+            else {
+                mainlog::info(format!("closed {}", describe(&old.spec)));
+                old.task.abort();
+                continue;
             };
-            match wanted.iter().find(same_kind) {
-                None => {
-                    mainlog::info(format!("closed {}", describe(&old.spec)));
-                    old.task.abort();
-                }
-                Some(new)
-                    if new.address == old.spec.address
-                        && matches!(&new.address, Address::Unix(f) if socket_identity(f) != old.identity) =>
-                {
-                    // Someone removed or replaced the socket file (a /tmp cleaner, say):
-                    // supervisord's reload re-creates it, and so does this.
-                    match bind(new) {
-                        Ok(bound) => {
-                            mainlog::warn(format!(
-                                "re-created the socket file of {}: it had been removed",
-                                describe(new)
-                            ));
-                            old.task.abort();
-                            self.start(new.clone(), bound);
-                        }
-                        Err(msg) => {
-                            mainlog::error(format!("cannot re-create {}: {msg}", describe(new)));
-                            self.running.push(old);
-                        }
-                    }
-                }
-                Some(new) if new.address == old.spec.address => keep.push((old, new.clone())),
-                Some(new) => match bind(new) {
-                    Ok(bound) => {
-                        mainlog::info(format!(
-                            "moved {} to {}",
-                            describe(&old.spec),
-                            describe(new)
-                        ));
-                        old.task.abort();
-                        self.start(new.clone(), bound);
-                    }
-                    Err(msg) => {
-                        mainlog::error(format!(
-                            "cannot move {} to {}: {msg}; still serving the old address",
-                            describe(&old.spec),
-                            describe(new)
-                        ));
-                        self.running.push(old);
-                    }
-                },
+            if new.address != old.spec.address {
+                let (from, to) = (describe(&old.spec), describe(new));
+                self.rebind(old, new, |r| match r {
+                    Ok(()) => mainlog::info(format!("moved {from} to {to}")),
+                    Err(msg) => mainlog::error(format!(
+                        "cannot move {from} to {to}: {msg}; still serving the old address"
+                    )),
+                });
+            } else if matches!(&new.address, Address::Unix(f) if socket_identity(f) != old.identity)
+            {
+                // Someone removed or replaced the socket file (a /tmp cleaner, say):
+                // supervisord's reload re-creates it, and so does this.
+                let at = describe(new);
+                self.rebind(old, new, |r| match r {
+                    Ok(()) => mainlog::warn(format!(
+                        "re-created the socket file of {at}: it had been removed"
+                    )),
+                    Err(msg) => mainlog::error(format!("cannot re-create {at}: {msg}")),
+                });
+            } else {
+                keep.push((old, new.clone()));
             }
         }
         for (mut old, new) in keep {
-            if let Address::Unix(file) = &new.address {
-                if let Err(msg) = set_mode(file, &new) {
-                    mainlog::error(msg);
-                }
+            if let Err(msg) = set_mode(&new) {
+                mainlog::error(msg);
             }
             *old.auth.borrow_mut() = Rc::new(new.auth.clone());
             old.spec = new;
             self.running.push(old);
         }
         for new in &wanted {
-            let kind = std::mem::discriminant(&new.address);
             let served = self
                 .running
                 .iter()
-                .any(|r| std::mem::discriminant(&r.spec.address) == kind);
+                .any(|r| r.spec.address.same_kind(&new.address));
             if !served {
                 match bind(new) {
                     Ok(bound) => {
@@ -345,7 +357,32 @@ impl Servers {
                 }
             }
         }
+        // supervisord's order in the log: the inet server, then the unix one.
+        self.running
+            .sort_by_key(|r| matches!(r.spec.address, Address::Unix(_)));
         log_startup(self.running.iter().map(|r| &r.spec), config);
+    }
+}
+
+/// A listening socket the accept loop serves.
+trait Accept {
+    type Stream: AsyncRead + AsyncWrite + Unpin + 'static;
+    async fn next(&self) -> io::Result<Self::Stream>;
+}
+
+impl Accept for TcpListener {
+    type Stream = TcpStream;
+    async fn next(&self) -> io::Result<TcpStream> {
+        let (stream, _) = self.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+impl Accept for UnixListener {
+    type Stream = UnixStream;
+    async fn next(&self) -> io::Result<UnixStream> {
+        Ok(self.accept().await?.0)
     }
 }
 
@@ -388,23 +425,20 @@ fn bind_error(e: &io::Error) -> String {
 }
 
 fn chown(path: &str, owner: &OwnerSpec) -> Result<(), String> {
-    let c = std::ffi::CString::new(path).map_err(|_| "NUL in socket path".to_string())?;
-    // SAFETY: chown reads a NUL-terminated path we own.
-    if unsafe { libc::chown(c.as_ptr(), owner.uid, owner.gid.unwrap_or(u32::MAX)) } != 0 {
-        return Err(format!(
+    crate::sys::chown(path, owner.uid, owner.gid).map_err(|_| {
+        format!(
             "Not permitted to chown {path} to uid/gid {}; adjust \"sockchown\" value in config file or on command \
              line to values that the current user can successfully chown",
             owner.spec
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// The unix socket file goes when the server stops (supervisord unlinks it at exit), but
 /// only if it is still ours: a reload may already have bound a new socket at that path.
 struct UnlinkOnDrop {
     path: String,
-    identity: Option<(u64, u64)>,
+    identity: Option<FileId>,
 }
 
 impl Drop for UnlinkOnDrop {
@@ -415,8 +449,11 @@ impl Drop for UnlinkOnDrop {
     }
 }
 
+/// A file's device and inode.
+type FileId = (u64, u64);
+
 /// Device and inode of the unix socket at `path`, if there is one.
-fn socket_identity(path: &str) -> Option<(u64, u64)> {
+fn socket_identity(path: &str) -> Option<FileId> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let m = std::fs::symlink_metadata(path).ok()?;
     m.file_type().is_socket().then(|| (m.dev(), m.ino()))

@@ -17,11 +17,12 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use corral_config::host::{Host, RealHost};
-use corral_proto::api::{self, Fault, ProcessState, make_namespec, split_namespec};
+use corral_proto::api::{self, Fault, ProcessState, make_namespec};
+use corral_proto::calendar::{MONTHS, days_from_civil};
 use corral_proto::http::{Request, Response, http_date, percent_decode};
 use corral_proto::xmlrpc::Value;
 
-use super::methods::{self, RpcError, check_running, group_and_process, process_info};
+use super::methods::{self, RpcError, check_running, process_info};
 use crate::mainlog;
 use crate::supervisor::Supervisor;
 use crate::sys;
@@ -190,12 +191,14 @@ fn split_uri(uri: &str) -> (&str, &str, &str) {
 
 /// The headers of a rendered page (MeldView.__call__).
 fn page(body: String) -> Response {
-    Response::new(200)
-        .header("Content-Type", "text/html;charset=utf-8")
-        .header("Pragma", "no-cache")
+    no_cache(Response::new(200).header("Content-Type", "text/html;charset=utf-8")).body(body)
+}
+
+/// The caching headers every view's response ends with.
+fn no_cache(resp: Response) -> Response {
+    resp.header("Pragma", "no-cache")
         .header("Cache-Control", "no-cache")
         .header("Expires", http_date(0))
-        .body(body)
 }
 
 /// A view that raised in supervisord: its traceback goes to the log, the client gets a 500.
@@ -250,13 +253,12 @@ async fn status_view(sup: &Rc<Supervisor>, site: &Site, req: &Request, form: &Fo
         // supervisord answers the finished action with medusa's 301 error page, keeping
         // the page's headers, and sends the browser to the status page with the result.
         let location = format!("{}/?message={}", server_url(site, req), quote(&message));
-        return Response::new(301)
-            .header("Location", location)
-            .header("Content-Type", "text/html")
-            .header("Pragma", "no-cache")
-            .header("Cache-Control", "no-cache")
-            .header("Expires", http_date(0))
-            .body(Response::error_page(301).body);
+        return no_cache(
+            Response::new(301)
+                .header("Location", location)
+                .header("Content-Type", "text/html"),
+        )
+        .body(Response::error_page(301).body);
     }
     match render_status(sup, form.get("message")) {
         Ok(body) => page(body),
@@ -298,11 +300,7 @@ async fn perform(
     let Some(namespec) = namespec else {
         return Err(format!("ValueError: {action}"));
     };
-    let (group, process) = split_namespec(namespec);
-    let exists = sup
-        .group(&group)
-        .is_some_and(|g| process.is_some_and(|p| g.find(&p).is_some()));
-    if !exists {
+    if methods::named_process(sup, namespec).is_err() {
         return Ok(format!("No such process named {namespec}"));
     }
     let name = || vec![Value::from(namespec)];
@@ -637,24 +635,11 @@ fn tail_limit(text: &str) -> (u64, String) {
 /// coloured output…), an HTML page shows them as supervisord does. Invalid UTF-8, and a
 /// slice starting inside a character, become U+FFFD (supervisord fails with a 500).
 fn read_stdout_tail(sup: &Supervisor, name: &str, bytes: u64) -> Result<String, RpcError> {
-    use std::io::{Read, Seek, SeekFrom};
     check_running(sup)?;
-    let (_, p) = group_and_process(sup, name)?;
-    let Some(p) = p else {
-        return Err(RpcError::new(Fault::BadName, Some(name)));
-    };
-    let path = match p.info().logs.stdout {
-        Some(path) if std::path::Path::new(&path).exists() => path,
-        Some(path) => return Err(RpcError::new(Fault::NoFile, Some(&path))),
-        None => return Err(RpcError::new(Fault::NoFile, None)),
-    };
-    let failed = |_| RpcError::new(Fault::Failed, None);
-    let mut f = std::fs::File::open(&path).map_err(failed)?;
-    let size = f.seek(SeekFrom::End(0)).map_err(failed)?;
-    f.seek(SeekFrom::Start(size.saturating_sub(bytes)))
-        .map_err(failed)?;
-    let mut data = Vec::new();
-    f.take(bytes).read_to_end(&mut data).map_err(failed)?;
+    let path = methods::existing_file(methods::process_log(sup, name, false)?)?;
+    // A `limit` past i64::MAX (many digits) reads the whole file either way.
+    let offset = -i64::try_from(bytes).unwrap_or(i64::MAX);
+    let data = methods::read_bytes(&path, offset, 0)?;
     Ok(String::from_utf8_lossy(&data).into_owned())
 }
 
@@ -779,9 +764,6 @@ const LONG_DAY_NAMES: [&str; 7] = [
     "friday",
     "saturday",
 ];
-const MONTH_NAMES: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 /// medusa's `parse_http_date`: RFC 1123 (`Sun, 06 Nov 1994 08:49:37 GMT`) or RFC 850
 /// (`Sunday, 06-Nov-94 08:49:37 GMT`), case-insensitive, as UTC. (medusa also shifts the
@@ -817,10 +799,7 @@ fn civil_seconds(day: &str, month: &str, year: &str, time: &str) -> Option<i64> 
             .flatten()
     };
     let day = digits(day, 1, 2)?;
-    let month = MONTH_NAMES
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(month))? as i64
-        + 1;
+    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as i64 + 1;
     // Years past 9 digits overflow mktime in supervisord; they are refused here.
     let year = digits(year, 1, 9)?;
     let mut hms = time.split(':');
@@ -835,18 +814,6 @@ fn civil_seconds(day: &str, month: &str, year: &str, time: &str) -> Option<i64> 
     // Out-of-range fields roll over, as mktime does.
     let days = days_from_civil(year, month, 1) + day - 1;
     Some(days * 86_400 + h * 3600 + m * 60 + s)
-}
-
-/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
-/// algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 // ---------------------------------------------------------------------------------------
@@ -885,7 +852,7 @@ impl LocalTime {
         let days = days_from_civil(self.year, self.month, self.day);
         let month = usize::try_from(self.month - 1)
             .ok()
-            .and_then(|m| MONTH_NAMES.get(m))
+            .and_then(|m| MONTHS.get(m))
             .copied()
             .unwrap_or("???");
         format!(

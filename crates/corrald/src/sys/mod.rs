@@ -6,8 +6,13 @@ pub mod procfs;
 pub mod spawn;
 pub mod user;
 
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 pub type Pid = i32;
 
@@ -92,6 +97,29 @@ pub fn set_pipe_size(fd: &impl AsRawFd, bytes: i32) {
     unsafe {
         libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes);
     }
+}
+
+/// A pipe's capacity (`F_GETPIPE_SZ`), if the kernel tells.
+pub fn pipe_size(fd: &impl AsRawFd) -> Option<usize> {
+    // SAFETY: fcntl on a descriptor the caller holds, no pointer arguments.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    usize::try_from(n).ok().filter(|&n| n > 0)
+}
+
+/// One `read(2)` into `buf`. Ok(0) is end of file.
+pub fn read(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: reading into a live buffer, within its length, from a descriptor the caller
+    // holds.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// `chown(2)`; `gid` None keeps the group.
+pub fn chown(path: &str, uid: u32, gid: Option<u32>) -> io::Result<()> {
+    let c = CString::new(path)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+    // SAFETY: chown reads a NUL-terminated path we own; -1 (u32::MAX) keeps the group.
+    cvt(unsafe { libc::chown(c.as_ptr(), uid, gid.unwrap_or(u32::MAX)) }).map(drop)
 }
 
 /// `pidfd_open(2)`: a descriptor that refers to exactly this process (immune to pid reuse)
@@ -219,13 +247,32 @@ pub fn write_nonblocking(fd: &impl AsRawFd, data: &[u8]) -> io::Result<usize> {
 }
 
 /// Register an owned descriptor with the runtime's reactor.
-pub fn async_fd(
+pub fn async_fd(fd: OwnedFd, interest: Interest) -> io::Result<AsyncFd<OwnedFd>> {
+    try_async_fd(fd, interest).map_err(|(_, e)| e)
+}
+
+/// [`async_fd`] that hands the descriptor back when the reactor refuses it.
+pub fn try_async_fd(
     fd: OwnedFd,
-    interest: tokio::io::Interest,
-) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    interest: Interest,
+) -> Result<AsyncFd<OwnedFd>, (OwnedFd, io::Error)> {
     // SAFETY: an OwnedFd is open and refers to the same description until it is dropped,
-    // and corrald never swaps the OwnedFd inside an AsyncFd (no get_mut + replace), so the
-    // descriptor stays valid and unchanged for the AsyncFd's whole life.
-    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, interest) }
-        .map_err(|e| e.into_parts().1)
+    // and corrald never swaps the OwnedFd inside an AsyncFd (no get_mut + replace; it is
+    // only taken back whole by `into_inner`), so the descriptor stays valid and unchanged
+    // for the AsyncFd's whole life.
+    unsafe { AsyncFd::register_with_interest(fd, interest) }.map_err(|e| e.into_parts())
+}
+
+/// Our end of a pipe to a child's stdin: nonblocking, registered for writing.
+pub fn async_writer(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    set_nonblocking(&fd, true)?;
+    async_fd(fd, Interest::WRITABLE)
+}
+
+/// The wall clock in Unix seconds (0 if it is set before 1970).
+pub fn unix_time() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }

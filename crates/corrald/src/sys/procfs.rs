@@ -81,13 +81,16 @@ pub fn cmdline(pid: Pid) -> String {
     s
 }
 
-/// One variable of a process's initial environment, if readable.
-pub fn environ_var(pid: Pid, key: &str) -> Option<String> {
-    let raw = fs::read(format!("/proc/{pid}/environ")).ok()?;
-    raw.split(|b| *b == 0).find_map(|kv| {
-        let kv = std::str::from_utf8(kv).ok()?;
-        let (k, v) = kv.split_once('=')?;
-        (k == key).then(|| v.to_string())
+/// Variables of a process's initial environment, read in one go: the value of each of
+/// `keys`, or None where it is unset (or the environment is unreadable).
+pub fn environ_vars<const N: usize>(pid: Pid, keys: [&str; N]) -> [Option<String>; N] {
+    let raw = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    keys.map(|key| {
+        raw.split(|b| *b == 0).find_map(|kv| {
+            let kv = std::str::from_utf8(kv).ok()?;
+            let (k, v) = kv.split_once('=')?;
+            (k == key).then(|| v.to_string())
+        })
     })
 }
 
@@ -112,5 +115,8 @@ mod tests {
         assert_eq!(me.pid, super::super::getpid());
         assert!(!me.is_zombie());
         assert!(all().iter().any(|p| p.pid == me.pid));
+        let [path, unset] = environ_vars(me.pid, ["PATH", "CORRAL_SURELY_UNSET_VARIABLE"]);
+        assert_eq!(path, std::env::var("PATH").ok());
+        assert_eq!(unset, None);
     }
 }

@@ -2,6 +2,7 @@
 //! writes it (and as `supervisorctl status` prints it).
 
 use super::states::ProcessState;
+use crate::calendar::{MONTHS, civil_from_days};
 
 /// The `spawnerr` supervisord records when a process dies before `startsecs`.
 pub const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have details)";
@@ -62,10 +63,6 @@ pub fn format_uptime(secs: i64) -> String {
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
 /// `strftime('%b %d %I:%M %p')` of `time.localtime(secs)`.
 ///
 /// supervisord never calls `setlocale(LC_TIME)`, so Python formats in the C locale whatever
@@ -106,17 +103,10 @@ fn local_fields(secs: i64) -> Option<(i32, i32, i32, i32)> {
 
 /// The same fields in UTC, for times the C library cannot convert.
 fn utc_fields(secs: i64) -> (i32, i32, i32, i32) {
-    let days = secs.div_euclid(86_400);
+    let (_, month, day) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 2 } else { mp - 10 };
     (
-        month as i32,
+        (month - 1) as i32,
         day as i32,
         (rem / 3600) as i32,
         (rem % 3600 / 60) as i32,

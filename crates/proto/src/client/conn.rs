@@ -5,6 +5,7 @@ use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use super::ClientOptions;
 use super::url::ServerUrl;
 
 /// A connected socket of either kind.
@@ -41,6 +42,19 @@ impl Stream {
                 }))
             }
         }
+    }
+
+    /// [`Stream::connect`] with `options`' connect timeout, then sets `read_timeout` and
+    /// `options`' write timeout on the new stream.
+    pub(crate) fn open(
+        url: &ServerUrl,
+        options: &ClientOptions,
+        read_timeout: Option<Duration>,
+    ) -> io::Result<Stream> {
+        let stream = Stream::connect(url, options.connect_timeout)?;
+        stream.set_read_timeout(read_timeout)?;
+        stream.set_write_timeout(options.write_timeout)?;
+        Ok(stream)
     }
 
     pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {

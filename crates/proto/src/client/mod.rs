@@ -81,13 +81,15 @@ pub(crate) fn io_context(e: &io::Error, what: &str) -> ClientError {
     ClientError::Io(io::Error::new(e.kind(), format!("{what}: {e}")))
 }
 
-fn wire_error(e: WireError, url: &ServerUrl) -> ClientError {
+/// A response-reading error as callers see it: `reading` (what was being read) prefixes
+/// I/O errors, `url` protocol errors.
+pub(crate) fn wire_error(e: WireError, reading: &str, url: impl fmt::Display) -> ClientError {
     match e {
         WireError::ClosedBeforeResponse => ClientError::Io(io::Error::new(
             io::ErrorKind::UnexpectedEof,
-            format!("reading response from {url}: connection closed before a response"),
+            format!("{reading}: connection closed before a response"),
         )),
-        WireError::Io(e) => io_context(&e, &format!("reading response from {url}")),
+        WireError::Io(e) => io_context(&e, reading),
         WireError::Protocol(m) => ClientError::Protocol(format!("{url}: {m}")),
     }
 }
@@ -129,7 +131,8 @@ impl Default for ClientOptions {
 #[derive(Debug)]
 pub struct Client {
     url: ServerUrl,
-    authorization: Option<String>,
+    /// `Authorization: Basic ...\r\n`, or empty without credentials.
+    auth_header: String,
     options: ClientOptions,
     conn: Option<BufReader<Stream>>,
 }
@@ -145,10 +148,15 @@ impl Client {
         credentials: Option<(String, String)>,
         options: ClientOptions,
     ) -> Self {
-        let authorization = credentials.map(|(u, p)| crate::http::basic_auth_header(&u, &p));
+        let auth_header = credentials.map_or_else(String::new, |(u, p)| {
+            format!(
+                "Authorization: {}\r\n",
+                crate::http::basic_auth_header(&u, &p)
+            )
+        });
         Client {
             url,
-            authorization,
+            auth_header,
             options,
             conn: None,
         }
@@ -230,57 +238,44 @@ impl Client {
     /// supervisorctl's `tail -f` does. A non-200 answer is an error (404 for an unknown
     /// process or a log file that does not exist yet).
     pub fn get_stream(&self, path: &str) -> Result<LogStream, ClientError> {
-        LogStream::open(
-            &self.url,
-            self.authorization.as_deref(),
-            &self.options,
-            path,
-        )
+        LogStream::open(&self.url, &self.auth_header, &self.options, path)
     }
 
     fn rpc_request(&self, body: &[u8]) -> Vec<u8> {
         let mut req = format!(
-            "POST {RPC_PATH} HTTP/1.1\r\nHost: {}\r\nAccept-Encoding: identity\r\nUser-Agent: {}\r\nContent-Type: text/xml\r\nAccept: text/xml\r\n",
+            "POST {RPC_PATH} HTTP/1.1\r\nHost: {}\r\nAccept-Encoding: identity\r\nUser-Agent: {}\r\nContent-Type: text/xml\r\nAccept: text/xml\r\n{}Content-Length: {}\r\n\r\n",
             self.url.host_header(),
-            self.options.user_agent
-        );
-        if let Some(auth) = &self.authorization {
-            req.push_str("Authorization: ");
-            req.push_str(auth);
-            req.push_str("\r\n");
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        let mut bytes = req.into_bytes();
-        bytes.extend_from_slice(body);
-        bytes
+            self.options.user_agent,
+            self.auth_header,
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        req
     }
 
     fn connect(&self) -> Result<BufReader<Stream>, ClientError> {
-        let what = || format!("connecting to {}", self.url);
-        let stream = Stream::connect(&self.url, self.options.connect_timeout)
-            .map_err(|e| io_context(&e, &what()))?;
-        stream
-            .set_read_timeout(self.options.read_timeout)
-            .map_err(|e| io_context(&e, &what()))?;
-        stream
-            .set_write_timeout(self.options.write_timeout)
-            .map_err(|e| io_context(&e, &what()))?;
+        let stream = Stream::open(&self.url, &self.options, self.options.read_timeout)
+            .map_err(|e| io_context(&e, &format!("connecting to {}", self.url)))?;
         Ok(BufReader::with_capacity(64 * 1024, stream))
+    }
+
+    fn wire_error(&self, e: WireError) -> ClientError {
+        wire_error(e, &format!("reading response from {}", self.url), &self.url)
     }
 
     /// Sends one request and returns the 200 response's body, reconnecting once if a
     /// reused connection turns out to have been closed by the server.
     fn round_trip(&mut self, request: &[u8]) -> Result<Vec<u8>, ClientError> {
         let reused = self.conn.is_some();
-        match self.try_round_trip(request) {
-            Err(Attempt::Stale) if reused => match self.try_round_trip(request) {
-                Err(Attempt::Stale) => Err(wire_error(WireError::ClosedBeforeResponse, &self.url)),
-                Err(Attempt::Failed(e)) => Err(e),
-                Ok(body) => Ok(body),
-            },
-            Err(Attempt::Stale) => Err(wire_error(WireError::ClosedBeforeResponse, &self.url)),
-            Err(Attempt::Failed(e)) => Err(e),
+        let attempt = match self.try_round_trip(request) {
+            Err(Attempt::Stale) if reused => self.try_round_trip(request),
+            first => first,
+        };
+        match attempt {
             Ok(body) => Ok(body),
+            Err(Attempt::Stale) => Err(self.wire_error(WireError::ClosedBeforeResponse)),
+            Err(Attempt::Failed(e)) => Err(e),
         }
     }
 
@@ -312,14 +307,14 @@ impl Client {
             Err(WireError::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
                 return Err(Attempt::Stale);
             }
-            Err(e) => return Err(Attempt::Failed(wire_error(e, &self.url))),
+            Err(e) => return Err(Attempt::Failed(self.wire_error(e))),
         };
         let mut body_reader = head
             .body_reader()
-            .map_err(|e| Attempt::Failed(wire_error(e, &self.url)))?;
+            .map_err(|e| Attempt::Failed(self.wire_error(e)))?;
         let body = body_reader
             .read_to_end(&mut conn, self.options.max_response_bytes)
-            .map_err(|e| Attempt::Failed(wire_error(e, &self.url)))?;
+            .map_err(|e| Attempt::Failed(self.wire_error(e)))?;
         // supervisor's transport drops the connection after any non-200 answer.
         if head.status == 200 && head.keep_alive() && !body_reader.until_close() {
             self.conn = Some(conn);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::conn::Stream;
 use super::url::ServerUrl;
 use super::wire::{BodyReader, WireError, read_head};
-use super::{ClientError, ClientOptions, io_context};
+use super::{ClientError, ClientOptions, io_context, wire_error};
 
 /// Most bytes returned by one `next_chunk` call.
 const MAX_PIECE: usize = 64 * 1024;
@@ -41,7 +41,7 @@ fn encode_path(path: &str) -> String {
 impl LogStream {
     pub(crate) fn open(
         url: &ServerUrl,
-        authorization: Option<&str>,
+        auth_header: &str,
         options: &ClientOptions,
         path: &str,
     ) -> Result<LogStream, ClientError> {
@@ -53,23 +53,13 @@ impl LogStream {
         let target = encode_path(path);
         let full = format!("{url}{target}");
         let what = |doing: &str| format!("{doing} {full}");
-        let stream = Stream::connect(url, options.connect_timeout)
+        let stream = Stream::open(url, options, options.stream_read_timeout)
             .map_err(|e| io_context(&e, &what("connecting to")))?;
-        stream
-            .set_read_timeout(options.stream_read_timeout)
-            .and_then(|()| stream.set_write_timeout(options.write_timeout))
-            .map_err(|e| io_context(&e, &what("connecting to")))?;
-        let mut req = format!(
-            "GET {target} HTTP/1.1\r\nHost: {}\r\nAccept: */*\r\nUser-Agent: {}\r\n",
+        let req = format!(
+            "GET {target} HTTP/1.1\r\nHost: {}\r\nAccept: */*\r\nUser-Agent: {}\r\n{auth_header}\r\n",
             url.host_header(),
             options.user_agent
         );
-        if let Some(auth) = authorization {
-            req.push_str("Authorization: ");
-            req.push_str(auth);
-            req.push_str("\r\n");
-        }
-        req.push_str("\r\n");
         let mut conn = BufReader::with_capacity(MAX_PIECE, stream);
         conn.get_mut()
             .write_all(req.as_bytes())
@@ -125,14 +115,7 @@ impl Drop for LogStream {
 }
 
 fn stream_error(e: WireError, url: &str) -> ClientError {
-    match e {
-        WireError::ClosedBeforeResponse => ClientError::Io(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("reading {url}: connection closed before a response"),
-        )),
-        WireError::Io(e) => io_context(&e, &format!("reading {url}")),
-        WireError::Protocol(m) => ClientError::Protocol(format!("{url}: {m}")),
-    }
+    wire_error(e, &format!("reading {url}"), url)
 }
 
 #[cfg(test)]

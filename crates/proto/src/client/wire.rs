@@ -3,7 +3,7 @@
 
 use std::io::{self, BufRead};
 
-use crate::http::{Headers, Version};
+use crate::http::{Headers, Version, status_has_no_body};
 
 /// Longest status, header or chunk-size line accepted from a server.
 const MAX_LINE: usize = 16 * 1024;
@@ -37,14 +37,11 @@ pub(crate) struct ResponseHead {
 impl ResponseHead {
     /// Whether the connection can carry another request after this response's body.
     pub fn keep_alive(&self) -> bool {
-        match self.version {
-            Version::Http11 => !self.headers.has_token("connection", "close"),
-            Version::Http10 => self.headers.has_token("connection", "keep-alive"),
-        }
+        self.headers.keep_alive(self.version)
     }
 
     pub fn body_reader(&self) -> Result<BodyReader, WireError> {
-        let framing = if self.status < 200 || self.status == 204 || self.status == 304 {
+        let framing = if status_has_no_body(self.status) {
             Framing::Length(0)
         } else if self.headers.get("transfer-encoding").is_some() {
             if !self.headers.has_token("transfer-encoding", "chunked") {
@@ -210,32 +207,18 @@ impl BodyReader {
                     self.done = true;
                 }
                 Framing::Length(left) => {
-                    let avail = r.fill_buf()?;
-                    if avail.is_empty() {
-                        return Err(WireError::Protocol(
+                    let data = read_piece(r, max, *left)?.ok_or_else(|| {
+                        WireError::Protocol(
                             "connection closed before the end of the response body".into(),
-                        ));
-                    }
-                    let n = avail
-                        .len()
-                        .min(max)
-                        .min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    let data = avail[..n].to_vec();
-                    r.consume(n);
-                    *left -= n as u64;
+                        )
+                    })?;
+                    *left -= data.len() as u64;
                     return Ok(Some(data));
                 }
-                Framing::UntilClose => {
-                    let avail = r.fill_buf()?;
-                    if avail.is_empty() {
-                        self.done = true;
-                        continue;
-                    }
-                    let n = avail.len().min(max);
-                    let data = avail[..n].to_vec();
-                    r.consume(n);
-                    return Ok(Some(data));
-                }
+                Framing::UntilClose => match read_piece(r, max, u64::MAX)? {
+                    Some(data) => return Ok(Some(data)),
+                    None => self.done = true,
+                },
                 Framing::Chunked(chunk) => match chunk {
                     Chunk::Size => {
                         let mut line = Vec::new();
@@ -258,19 +241,10 @@ impl BodyReader {
                         }
                     }
                     Chunk::Data(left) => {
-                        let avail = r.fill_buf()?;
-                        if avail.is_empty() {
-                            return Err(WireError::Protocol(
-                                "connection closed inside a chunk".into(),
-                            ));
-                        }
-                        let n = avail
-                            .len()
-                            .min(max)
-                            .min(usize::try_from(*left).unwrap_or(usize::MAX));
-                        let data = avail[..n].to_vec();
-                        r.consume(n);
-                        *left -= n as u64;
+                        let data = read_piece(r, max, *left)?.ok_or_else(|| {
+                            WireError::Protocol("connection closed inside a chunk".into())
+                        })?;
+                        *left -= data.len() as u64;
                         if *left == 0 {
                             *chunk = Chunk::DataEnd;
                         }
@@ -312,6 +286,22 @@ impl BodyReader {
         }
         Ok(body)
     }
+}
+
+/// What `r` has buffered (reading once if nothing is), at most `max` and `left` bytes;
+/// `None` at end of stream.
+fn read_piece<R: BufRead>(r: &mut R, max: usize, left: u64) -> io::Result<Option<Vec<u8>>> {
+    let avail = r.fill_buf()?;
+    if avail.is_empty() {
+        return Ok(None);
+    }
+    let n = avail
+        .len()
+        .min(max)
+        .min(usize::try_from(left).unwrap_or(usize::MAX));
+    let data = avail[..n].to_vec();
+    r.consume(n);
+    Ok(Some(data))
 }
 
 fn parse_chunk_size(line: &[u8]) -> Result<u64, WireError> {

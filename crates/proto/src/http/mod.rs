@@ -11,6 +11,7 @@ pub use auth::{
     password_matches,
 };
 pub use request::{Headers, HttpError, Limits, Request, RequestParser, Version, percent_decode};
+pub(crate) use response::status_has_no_body;
 pub use response::{LAST_CHUNK, Response, encode_chunk, http_date, reason_phrase};
 
 impl HttpError {

@@ -95,6 +95,16 @@ impl Headers {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Whether a message of `version` with these headers leaves the connection open:
+    /// HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`
+    /// (medusa's rule, and Python's http.client's).
+    pub(crate) fn keep_alive(&self, version: Version) -> bool {
+        match version {
+            Version::Http11 => !self.has_token("connection", "close"),
+            Version::Http10 => self.has_token("connection", "keep-alive"),
+        }
+    }
 }
 
 /// One complete request.
@@ -112,10 +122,7 @@ impl Request {
     /// Whether the connection stays open after the response: HTTP/1.1 unless the client
     /// sent `Connection: close`; HTTP/1.0 only with `Connection: keep-alive` (medusa's rule).
     pub fn keep_alive(&self) -> bool {
-        match self.version {
-            Version::Http11 => !self.headers.has_token("connection", "close"),
-            Version::Http10 => self.headers.has_token("connection", "keep-alive"),
-        }
+        self.headers.keep_alive(self.version)
     }
 
     /// The target's path: everything before `?` or `#`.

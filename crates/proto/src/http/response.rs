@@ -1,6 +1,7 @@
 //! Building responses: status line, headers, body, and chunked framing for streams.
 
 use super::request::Version;
+use crate::calendar::{MONTHS, civil_from_days};
 
 /// The reason phrase medusa (supervisord's HTTP server) sends for `status`, plus the
 /// statuses corral adds (431).
@@ -147,12 +148,11 @@ impl Response {
             out.push_str(v);
             out.push_str("\r\n");
         }
-        let bodiless = self.status < 200 || self.status == 204 || self.status == 304;
         if self.chunked {
             if self.get_header("transfer-encoding").is_none() {
                 out.push_str("Transfer-Encoding: chunked\r\n");
             }
-        } else if !bodiless && self.get_header("content-length").is_none() {
+        } else if !status_has_no_body(self.status) && self.get_header("content-length").is_none() {
             out.push_str("Content-Length: ");
             out.push_str(&self.body.len().to_string());
             out.push_str("\r\n");
@@ -171,6 +171,11 @@ impl Response {
         }
         out
     }
+}
+
+/// Whether a response with `status` never has a body (1xx, 204, 304: RFC 9112 6.3).
+pub(crate) fn status_has_no_body(status: u16) -> bool {
+    status < 200 || status == 204 || status == 304
 }
 
 /// The terminating zero-length chunk of a chunked body (no trailers).
@@ -193,9 +198,6 @@ pub fn encode_chunk(data: &[u8]) -> Vec<u8> {
 /// `Last-Modified` headers.
 pub fn http_date(secs: i64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -209,21 +211,6 @@ pub fn http_date(secs: i64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// Days since 1970-01-01 to (year, month 1-12, day 1-31), proleptic Gregorian
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

@@ -195,6 +195,16 @@ enum Frame {
     },
 }
 
+impl Frame {
+    /// A `<value>` element just opened.
+    fn value() -> Frame {
+        Frame::Value {
+            text: String::new(),
+            child: None,
+        }
+    }
+}
+
 struct Open<'a> {
     tag: &'a str,
     offset: usize,
@@ -404,17 +414,11 @@ fn child_frame(parent: &mut Open<'_>, name: &str) -> Result<Frame, String> {
         },
         Frame::Param { value } | Frame::Fault { value } => match name {
             "value" if value.is_some() => return Err(duplicate()),
-            "value" => Frame::Value {
-                text: String::new(),
-                child: None,
-            },
+            "value" => Frame::value(),
             _ => return Err(misplaced()),
         },
         Frame::Data { .. } => match name {
-            "value" => Frame::Value {
-                text: String::new(),
-                child: None,
-            },
+            "value" => Frame::value(),
             _ => return Err(misplaced()),
         },
         Frame::Array { items } => match name {
@@ -438,10 +442,7 @@ fn child_frame(parent: &mut Open<'_>, name: &str) -> Result<Frame, String> {
                 text: String::new(),
             },
             "value" if value.is_some() => return Err(duplicate()),
-            "value" => Frame::Value {
-                text: String::new(),
-                child: None,
-            },
+            "value" => Frame::value(),
             _ => return Err(misplaced()),
         },
         Frame::Value { text, child } => {

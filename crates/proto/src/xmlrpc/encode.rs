@@ -6,6 +6,8 @@
 //! value except `<nil/>`, `repr()` for doubles, and escaping of `&`, `<`, `>` only. The one
 //! deliberate difference: characters XML 1.0 forbids are written as U+FFFD instead of raw.
 
+use std::fmt::Write as _;
+
 use super::float::python_repr;
 use super::text::escape_into;
 use super::value::Value;
@@ -60,9 +62,8 @@ pub fn encode_call(method: &str, params: &[Value]) -> Vec<u8> {
 pub fn write_value(out: &mut String, value: &Value) {
     match value {
         Value::Int(i) => {
-            out.push_str("<value><int>");
-            out.push_str(&i.to_string());
-            out.push_str("</int></value>\n");
+            // Writing to a String cannot fail.
+            let _ = writeln!(out, "<value><int>{i}</int></value>");
         }
         Value::Bool(b) => {
             out.push_str(if *b {
