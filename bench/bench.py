@@ -36,6 +36,12 @@ SELECTORS = {
     "many": "many",
     "numprocs": "many",
     "rolling": "rolling",
+    "health": "health",
+    "metrics": "observe",
+    "api": "observe",
+    "observe": "observe",
+    "events": "events",
+    "scale": "scale",
 }
 
 
@@ -69,10 +75,60 @@ def _rolling_note(c, s):
     return "; ".join(parts)
 
 
+def _health_check(r):
+    if r.get("kind") != "corral":
+        return True, "no checks (supervisord ignores the options)"
+    want = HEALTH_CHECKS_MIN * r["window_s"]
+    ok = r["checks"] >= want and r["healthy"] == workloads.HEALTH_PROGRAMS
+    return ok, (f"{r['checks']} checks in {r['window_s']:.0f} s "
+                f"({r['checks'] / r['window_s']:.0f}/s), {r['healthy']} of "
+                f"{workloads.HEALTH_PROGRAMS} healthy")
+
+
+# 100 checks a second are due; a check starts a second after the previous one ended.
+HEALTH_CHECKS_MIN = 0.9 * 100
+
+
 def _bytes_check(r):
     if r.get("bytes_ok"):
         return True, "every byte in order"
     return False, f"BYTES WRONG: {r.get('bytes')} landed"
+
+
+def _streams_check(r):
+    if "skipped" in r:
+        return True, r["skipped"]
+    if r.get("streams_ok"):
+        return True, (f"{r['events']} events to each of {r['clients']} clients, none lost or "
+                      f"duplicated, the same on every stream")
+    return False, "STREAMS WRONG: " + "; ".join(r.get("problems", []))
+def _scale(n, key, conv=None):
+    """A figure of the scaling curve at n programs (None where that size did not finish)."""
+
+    def get(r):
+        v = r.get(str(n), {}).get(key)
+        return conv(v) if conv is not None and v is not None else v
+
+    return get
+
+
+def _growth(key):
+    """Per-process cost at 3000 programs over the cost at 1000."""
+
+    def get(r):
+        a, b = r.get("1000", {}).get(key), r.get("3000", {}).get(key)
+        if a is None or b is None or not a:
+            return None
+        return (b / 3000) / (a / 1000)
+
+    return get
+
+
+def _rss_per_process(r):
+    a, b = r.get("100", {}).get("rss_kb"), r.get("3000", {}).get("rss_kb")
+    if a is None or b is None:
+        return None
+    return (b - a) / 2900
 
 
 FIGURES = [
@@ -107,6 +163,58 @@ FIGURES = [
     Figure("many_status", "many", "`numprocs=1000`",
            "`corralctl status` / `supervisorctl status`", "ms", lambda r: r["status_ms"],
            ("ratio", 0.10), fmt="{:.0f}"),
+    Figure("health_cpu", "health", "100 programs, `healthcheck_interval=1` (tcp), 30 s",
+           "daemon CPU (schedstat)", "ms", lambda r: r["sched_cpu_s"] * 1000, None,
+           fmt="{:.0f}", check=_health_check),
+    Figure("health_wakeups", "health", "100 programs, `healthcheck_interval=1` (tcp), 30 s",
+           "daemon wake-ups (context switches)", "", lambda r: r["wakeups"], None,
+           fmt="{:.0f}"),
+    Figure("metrics_ms", "observe", "`numprocs=1000`",
+           "one `/metrics` scrape (supervisord: `getAllProcessInfo`), latency", "ms",
+           lambda r: r["metrics_ms"], None, fmt="{:.1f}"),
+    Figure("metrics_cpu", "observe", "`numprocs=1000`",
+           "one `/metrics` scrape (supervisord: `getAllProcessInfo`), daemon CPU", "ms",
+           lambda r: r["metrics_cpu_ms"], None, fmt="{:.1f}"),
+    Figure("api_ms", "observe", "`numprocs=1000`",
+           "`GET /api/v1/processes` (supervisord: `getAllProcessInfo`), latency", "ms",
+           lambda r: r["api_ms"], None, fmt="{:.1f}"),
+    Figure("api_cpu", "observe", "`numprocs=1000`",
+           "`GET /api/v1/processes` (supervisord: `getAllProcessInfo`), daemon CPU", "ms",
+           lambda r: r["api_cpu_ms"], None, fmt="{:.1f}"),
+    Figure("events_cpu", "events", "100 processes flapping (one exit every 20 ms), 100 event "
+           "stream clients, 10 s", "daemon CPU (supervisord: no event stream)", "s",
+           lambda r: r.get("cpu_s"), None, fmt="{:.2f}", check=_streams_check),
+    Figure("events_alone", "events", "the same flapping, no client attached, 10 s",
+           "daemon CPU", "s", lambda r: r.get("cpu_alone_s"), None, fmt="{:.2f}"),
+    *[
+        f
+        for n in (100, 1000, 3000)
+        for f in (
+            Figure(f"scale{n}_start", "scale", f"{n:,} programs, AUTO logs", "time until all RUNNING",
+                   "s", _scale(n, "all_running_s"), ("ratio", 0.15) if n == 1000 else None,
+                   fmt="{:.2f}"),
+            Figure(f"scale{n}_latency", "scale", f"{n:,} programs, AUTO logs",
+                   "worst `getState` latency while they start", "ms",
+                   _scale(n, "probe_worst_ms"), ("abs", 100) if n == 3000 else None,
+                   fmt="{:.0f}"),
+            Figure(f"scale{n}_rpc", "scale", f"{n:,} programs, AUTO logs",
+                   "`getAllProcessInfo` latency", "ms", _scale(n, "rpc_ms"), None, fmt="{:.1f}"),
+            Figure(f"scale{n}_status", "scale", f"{n:,} programs, AUTO logs",
+                   "`corralctl status` / `supervisorctl status`", "ms", _scale(n, "status_ms"),
+                   None, fmt="{:.0f}"),
+            Figure(f"scale{n}_rss", "scale", f"{n:,} programs, AUTO logs", "daemon RSS", "MiB",
+                   _scale(n, "rss_kb", lambda v: v / 1024), ("ratio", 0.25) if n == 1000 else None,
+                   fmt="{:.1f}"),
+        )
+    ],
+    Figure("scale_start_growth", "scale", "3,000 vs 1,000 programs",
+           "start time per process, 3,000 / 1,000", "×", _growth("all_running_s"), ("abs", 1.3),
+           fmt="{:.2f}"),
+    Figure("scale_rpc_growth", "scale", "3,000 vs 1,000 programs",
+           "`getAllProcessInfo` per process, 3,000 / 1,000", "×", _growth("rpc_ms"), ("abs", 1.3),
+           fmt="{:.2f}"),
+    Figure("scale_rss_per_process", "scale", "100 → 3,000 programs",
+           "daemon RSS per added process", "KiB", _rss_per_process, ("abs", 4), fmt="{:.1f}"),
     Figure("rolling", "rolling", "rolling restart under `wrk`",
            "failed requests (socket errors + non-2xx)", "",
            lambda r: r["failed"], ("abs", 0), fmt="{:.0f}"),
@@ -249,7 +357,7 @@ def evaluate(fig, c, s):
         note = f"corralctl restart --rolling failed: {c.get('restart_out')}"
         return fig.get(c), fig.get(s), None, "ERROR", note
     cv, sv = fig.get(c), fig.get(s)
-    ratio = cv / sv if sv else None
+    ratio = cv / sv if sv and cv is not None else None
     ok = True
     if fig.target is None:
         status = "—"

@@ -186,10 +186,10 @@ def parse_mainlog(path):
 class Daemon:
     """One daemon under test. kind is 'corral' or 'supervisord'."""
 
-    def __init__(self, kind, bins, body, minfds=1024):
+    def __init__(self, kind, bins, body, minfds=1024, tmpdir=None):
         self.kind = kind
         self.bins = bins
-        self.dir = tempfile.mkdtemp(prefix=f"corral-bench-{kind}-")
+        self.dir = tempfile.mkdtemp(prefix=f"corral-bench-{kind}-", dir=tmpdir)
         os.makedirs(os.path.join(self.dir, "logs"))
         self.conf = os.path.join(self.dir, "daemon.conf")
         with open(self.conf, "w") as f:
@@ -382,6 +382,19 @@ class Profiler:
         if self.proc is not None:
             os.killpg(self.proc.pid, signal.SIGINT)
             self.proc.wait()
+
+
+def tmpfs_dir():
+    """/dev/shm if it is a writable tmpfs, else None (the default temp dir)."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                if left.split()[4] == "/dev/shm" and right.split()[0] == "tmpfs":
+                    return "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    except OSError:
+        pass
+    return None
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):

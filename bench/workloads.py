@@ -9,8 +9,11 @@ completion is watched on the file system and in the main log).
 """
 
 import hashlib
+import json
 import os
 import re
+import selectors
+import socket
 import statistics
 import subprocess
 import sys
@@ -357,6 +360,157 @@ def many(kind, bins):
 
 
 # ---------------------------------------------------------------------------------------
+# the scaling curve: 100, 1000, 3000 programs with default (AUTO) logs
+
+SCALE_SIZES = (100, 1000, 3000)
+# supervisord at 3000 takes minutes; past this it is reported as not finished.
+SCALE_TIMEOUT = {100: 120, 1000: 300, 3000: 300}
+SCALE_PROBE_EVERY = 0.01  # seconds between one control-plane probe's answer and the next
+SCALE_SETTLE = 2.0
+
+
+def scale_body(n):
+    # Defaults for the logs: two AUTO files per process, three pipes per process.
+    return f"""\
+[program:scale]
+command=/bin/sleep 1000000
+process_name=scale%(process_num)04d
+numprocs={n}
+startsecs=0
+autorestart=false
+"""
+
+
+def scale_minfds(n):
+    """Enough descriptors for either daemon: three pipe ends and two log files per
+    process, and some to spare (supervisord raises its soft limit only to minfds)."""
+    return max(1024, 5 * n + 256)
+
+
+class LatencyProbe:
+    """A thread sending `supervisor.getState` over a raw unix-socket request, one after
+    another with SCALE_PROBE_EVERY between an answer and the next request, from the moment
+    the daemon's socket exists until stopped: the latency of each (the time from connect
+    to the last byte of the answer; a connection the daemon does not accept yet waits in
+    the socket's backlog and counts)."""
+
+    def __init__(self, d):
+        import threading
+
+        self.d = d
+        self.samples = []  # (seconds since daemon start, latency seconds)
+        self.errors = 0
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop_ev.is_set() and not os.path.exists(self.d.sock):
+            time.sleep(0.002)
+        while not self.stop_ev.is_set():
+            t = time.perf_counter()
+            when = time.time() - self.d.t_start
+            try:
+                self.d.rpc_raw("supervisor.getState", timeout=600)
+                self.samples.append((when, time.perf_counter() - t))
+            except OSError:
+                self.errors += 1
+            self.stop_ev.wait(SCALE_PROBE_EVERY)
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join(700)
+
+
+def scale_one(kind, bins, n):
+    # On tmpfs where there is one: creating the 2n log files on the ext4 /tmp of the
+    # machine this was written on costs 30 µs to over 1 ms of CPU each, depending on how
+    # many files anyone deleted lately (ext4 without a journal skips recently deleted
+    # inodes, find_inode_bit -> recently_deleted): 80 % of corrald's CPU in a profiled run,
+    # and a random amount for both daemons. The curve is about the daemons.
+    with Daemon(kind, bins, scale_body(n), minfds=scale_minfds(n),
+                tmpdir=harness.tmpfs_dir()) as d:
+        d.start()
+        probe = LatencyProbe(d)
+        try:
+            finished = True
+            try:
+                wait_until(
+                    lambda: d.count_log("entered RUNNING") >= n,
+                    SCALE_TIMEOUT[n],
+                    interval=0.1,
+                    what=f"{n} programs RUNNING",
+                )
+            except TimeoutError:
+                finished = False
+        finally:
+            probe.stop()
+        cpu = d.cpu()
+        d.remember_children()
+        if not finished:
+            return {"n": n, "finished": False, "timeout_s": SCALE_TIMEOUT[n],
+                    "running": d.count_log("entered RUNNING")}
+        running = [t for t, _, m in d.log() if "entered RUNNING" in m]
+        all_running = max(running) - d.t_start
+        lat = [x for _, x in probe.samples]
+        worst = max(probe.samples, key=lambda s: s[1]) if probe.samples else (None, None)
+        time.sleep(SCALE_SETTLE)
+        rss = d.rss_kb()
+        d.wait_socket()
+        rpc = []
+        for _ in range(RPC_SAMPLES // 2):
+            t = time.perf_counter()
+            body = d.rpc_raw("supervisor.getAllProcessInfo")
+            rpc.append(time.perf_counter() - t)
+        names = len(re.findall(rb"<name>name</name>", body))
+        if names != n:
+            raise RuntimeError(f"getAllProcessInfo returned {names} processes")
+        status = []
+        for _ in range(STATUS_SAMPLES // 2):
+            t = time.perf_counter()
+            r = subprocess.run(d.ctl_argv("status"), capture_output=True,
+                               stdin=subprocess.DEVNULL)
+            status.append(time.perf_counter() - t)
+            if r.stdout.count(b"RUNNING") != n:
+                raise RuntimeError(f"status printed {r.stdout.count(b'RUNNING')} RUNNING "
+                                   f"lines (rc {r.returncode})")
+        fds = len(os.listdir(f"/proc/{d.pid}/fd"))
+        return {
+            "n": n,
+            "finished": True,
+            "logs_on": "tmpfs" if d.dir.startswith("/dev/shm/") else "the default temp dir",
+            "all_running_s": all_running,
+            "per_process_ms": all_running / n * 1000,
+            "rpc_ms": statistics.median(rpc) * 1000,
+            "rpc_ms_all": [round(x * 1000, 2) for x in rpc],
+            "status_ms": statistics.median(status) * 1000,
+            "rss_kb": rss,
+            "cpu_s": cpu,
+            "cpu_per_process_ms": cpu / n * 1000,
+            "fds": fds,
+            "probe_worst_ms": worst[1] * 1000 if worst[1] is not None else None,
+            "probe_worst_at_s": worst[0],
+            "probe_median_ms": statistics.median(lat) * 1000 if lat else None,
+            "probe_samples": len(lat),
+            "probe_errors": probe.errors,
+            "spawn_errors": d.count_log("spawnerr") + d.count_log("too many open files"),
+        }
+
+
+def scale(kind, bins):
+    """Every size in turn; one result with a sub-result per size. supervisord's sizes that
+    do not finish within SCALE_TIMEOUT are reported as such and bigger ones skipped."""
+    out = {}
+    for n in SCALE_SIZES:
+        r = scale_one(kind, bins, n)
+        out[str(n)] = r
+        print(f" [{n}: {r.get('all_running_s', float('nan')):.2f}s]", end="", flush=True)
+        if not r["finished"]:
+            break
+    return out
+
+
+# ---------------------------------------------------------------------------------------
 # rolling restart under wrk
 
 GUNICORN = os.path.join(harness.VENV_BIN, "gunicorn")
@@ -499,6 +653,293 @@ def chatty(kind, bins):
     return lines(kind, bins, rate=CHATTY_RATE)
 
 
+# ---------------------------------------------------------------------------------------
+# 100 programs with a tcp health check every second
+
+HEALTH_PROGRAMS = 100
+HEALTH_WINDOW = 30.0
+
+
+class _Acceptor:
+    """A listening socket in the bench process that accepts and closes every connection
+    (what each tcp health check connects to), counting them."""
+
+    def __init__(self):
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port = self.sock.getsockname()[1]
+        self.count = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.count += 1
+            c.close()
+
+    def close(self):
+        self.running = False
+        self.sock.close()
+
+
+def health(kind, bins):
+    """Both daemons get the same 100 programs with `healthcheck=tcp://…`,
+    `healthcheck_interval=1` (supervisord ignores the options it does not know: its figure
+    is the same programs without checks); CPU and wake-ups over 30 s, and how many checks
+    reached the listener."""
+    acceptor = _Acceptor()
+    body = "".join(
+        f"[program:h{i:03d}]\ncommand=/bin/sleep 1000000\n"
+        f"healthcheck=tcp://127.0.0.1:{acceptor.port}\nhealthcheck_interval=1\n\n"
+        for i in range(HEALTH_PROGRAMS)
+    )
+    try:
+        with Daemon(kind, bins, body) as d:
+            d.start()
+            d.wait_socket()
+            wait_until(
+                lambda: d.count_log("entered RUNNING") >= HEALTH_PROGRAMS,
+                60,
+                what=f"{HEALTH_PROGRAMS} programs RUNNING",
+            )
+            d.remember_children()
+            time.sleep(2.0)  # every check under way
+            n0 = acceptor.count
+            c0, cpu0, s0 = d.ctxt(), d.cpu(), d.sched()
+            t0 = time.monotonic()
+            time.sleep(HEALTH_WINDOW)
+            c1, cpu1, s1 = d.ctxt(), d.cpu(), d.sched()
+            elapsed = time.monotonic() - t0
+            checks = acceptor.count - n0
+            healthy = None
+            if kind == "corral":
+                healthy = sum(
+                    1 for h in d.rpc("corral.getAllProcessHealth") if h["state"] == "healthy"
+                )
+            return {
+                "kind": kind,
+                "window_s": elapsed,
+                "checks": checks,
+                "healthy": healthy,
+                "cpu_s": cpu1 - cpu0,
+                "sched_cpu_s": (s1 - s0) / 1e9,
+                "wakeups": (c1["voluntary"] - c0["voluntary"])
+                + (c1["nonvoluntary"] - c0["nonvoluntary"]),
+            }
+    finally:
+        acceptor.close()
+# observing 1000 processes: /metrics and GET /api/v1/processes (corral), against what a
+# scraper has to do with supervisord: getAllProcessInfo (node_exporter's old collector)
+
+OBSERVE_SAMPLES = 10
+
+
+def http_get_raw(d, path, timeout=60):
+    """GET `path` over the daemon's unix socket (HTTP/1.0); (status, body)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(d.sock)
+        s.sendall(b"GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n" % path.encode())
+        chunks = []
+        while True:
+            c = s.recv(1 << 20)
+            if not c:
+                break
+            chunks.append(c)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def _timed(d, call):
+    """Median latency and daemon CPU per call over OBSERVE_SAMPLES calls."""
+    lat = []
+    cpu0 = d.cpu()
+    for _ in range(OBSERVE_SAMPLES):
+        t = time.perf_counter()
+        call()
+        lat.append(time.perf_counter() - t)
+    cpu = (d.cpu() - cpu0) / OBSERVE_SAMPLES
+    return statistics.median(lat) * 1000, cpu * 1000
+
+
+def observe(kind, bins):
+    with Daemon(kind, bins, MANY_BODY, minfds=10000) as d:
+        d.start()
+        wait_until(lambda: d.count_log("entered RUNNING") >= MANY, 300, interval=0.1,
+                   what=f"{MANY} programs RUNNING")
+        d.remember_children()
+        d.wait_socket()
+        time.sleep(1.0)
+
+        def xmlrpc_all():
+            body = d.rpc_raw("supervisor.getAllProcessInfo")
+            assert body.count(b"<name>name</name>") == MANY
+
+        if kind != "corral":
+            ms, cpu = _timed(d, xmlrpc_all)
+            return {"metrics_ms": ms, "metrics_cpu_ms": cpu, "api_ms": ms, "api_cpu_ms": cpu,
+                    "how": "getAllProcessInfo over XML-RPC (what a scraper asks supervisord)"}
+
+        def metrics():
+            status, body = http_get_raw(d, "/metrics")
+            assert status == 200 and body.count(b"corral_process_up{") == MANY, status
+
+        def api():
+            status, body = http_get_raw(d, "/api/v1/processes")
+            assert status == 200 and len(json.loads(body)) == MANY, status
+
+        m_ms, m_cpu = _timed(d, metrics)
+        a_ms, a_cpu = _timed(d, api)
+        return {"metrics_ms": m_ms, "metrics_cpu_ms": m_cpu, "api_ms": a_ms, "api_cpu_ms": a_cpu}
+
+
+# ---------------------------------------------------------------------------------------
+# the event stream: 100 clients attached while 100 processes flap
+
+STREAM_CLIENTS = 100
+FLAPPERS = 100
+FLAP_BODY = f"""\
+[program:flap]
+command=/bin/sh -c "sleep 2"
+process_name=flap%(process_num)03d
+numprocs={FLAPPERS}
+startsecs=0
+autorestart=true
+redirect_stderr=true
+stdout_logfile=NONE
+"""
+STREAM_SECONDS = 10
+EVENT_RE = re.compile(rb'id: (\d+)\nevent: state\ndata: \{[^\n]*?"from":"(\w+)"[^\n]*?'
+                      rb'"namespec":"([^"]+)"[^\n]*?"to":"(\w+)"')
+
+
+class StreamClient:
+    """One SSE client on the unix socket: de-chunks as it reads and keeps (id, namespec,
+    from, to) of each state event."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.sock.sendall(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.sock.setblocking(False)
+        self.raw = b""
+        self.body = b""
+        self.head = None
+        self.events = []
+        self.snapshot = False
+        self.closed = False
+
+    def feed(self, data):
+        if not data:
+            self.closed = True
+            return
+        self.raw += data
+        if self.head is None:
+            if b"\r\n\r\n" not in self.raw:
+                return
+            self.head, _, self.raw = self.raw.partition(b"\r\n\r\n")
+        while True:
+            line, sep, rest = self.raw.partition(b"\r\n")
+            if not sep:
+                break
+            size = int(line, 16)
+            if len(rest) < size + 2:
+                break
+            self.body += rest[:size]
+            self.raw = rest[size + 2:]
+        while b"\n\n" in self.body:
+            msg, _, self.body = self.body.partition(b"\n\n")
+            if b"event: snapshot" in msg:
+                self.snapshot = True
+            m = EVENT_RE.match(msg)
+            if m:
+                self.events.append((int(m.group(1)), m.group(3), m.group(2), m.group(4)))
+
+
+def _pump(clients, seconds):
+    sel = selectors.DefaultSelector()
+    for c in clients:
+        sel.register(c.sock, selectors.EVENT_READ, c)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=0.05):
+            try:
+                key.data.feed(key.fileobj.recv(1 << 18))
+            except BlockingIOError:
+                pass
+    sel.close()
+
+
+def _check_streams(clients):
+    """No lost or duplicated event: each stream's ids count up by one from 1, each
+    process's events chain (each from is the previous to), every stream has the same."""
+    problems = []
+    first = clients[0].events
+    for i, c in enumerate(clients):
+        ids = [e[0] for e in c.events]
+        if ids != list(range(1, len(ids) + 1)):
+            problems.append(f"client {i}: ids not 1..{len(ids)}")
+        last = {}
+        for _, ns, frm, to in c.events:
+            if ns in last and last[ns] != frm:
+                problems.append(f"client {i}: {ns.decode()} {last[ns].decode()} then {frm.decode()}")
+                break
+            last[ns] = to
+        if c.events != first:
+            problems.append(f"client {i}: {len(c.events)} events, client 0 {len(first)}")
+        if c.closed:
+            problems.append(f"client {i}: stream closed")
+    return problems
+
+
+def events(kind, bins):
+    if kind != "corral":
+        return {"skipped": "supervisord has no event stream"}
+    with Daemon(kind, bins, FLAP_BODY, minfds=10000) as d:
+        d.start()
+        d.wait_socket()
+        wait_until(lambda: d.count_log("entered RUNNING") >= FLAPPERS, 120, interval=0.1,
+                   what=f"{FLAPPERS} programs RUNNING")
+        d.remember_children()
+        # The same flapping with nobody attached, for reference.
+        cpu0 = d.cpu()
+        time.sleep(STREAM_SECONDS)
+        alone = d.cpu() - cpu0
+        clients = [StreamClient(d.sock) for _ in range(STREAM_CLIENTS)]
+        _pump(clients, 1.0)
+        if not all(c.snapshot for c in clients):
+            raise RuntimeError("not every client got its snapshot")
+        exited0 = d.count_log("exited: ")
+        cpu0 = d.cpu()
+        _pump(clients, STREAM_SECONDS)
+        cpu = d.cpu() - cpu0
+        exits = d.count_log("exited: ") - exited0
+        # Stop the flapping and read what is still on its way.
+        d.rpc("supervisor.stopAllProcesses")
+        _pump(clients, 2.0)
+        d.remember_children()
+        problems = _check_streams(clients)
+        for c in clients:
+            c.sock.close()
+        return {
+            "cpu_s": cpu,
+            "cpu_alone_s": alone,
+            "events": len(clients[0].events),
+            "exits_in_window": exits,
+            "clients": STREAM_CLIENTS,
+            "problems": problems[:10],
+            "streams_ok": not problems,
+        }
+
+
 WORKLOADS = {
     "idle": idle,
     "crash": crash,
@@ -507,4 +948,8 @@ WORKLOADS = {
     "chatty": chatty,
     "many": many,
     "rolling": rolling,
+    "health": health,
+    "observe": observe,
+    "events": events,
+    "scale": scale,
 }

@@ -17,18 +17,32 @@ import xmlrpc.client
 from supervisor.xmlrpc import SupervisorTransport
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN_DIR = os.environ.get("CORRAL_BIN_DIR", os.path.join(REPO, "target", "debug"))
+# Where corrald and corralctl are: $CORRAL_BIN_DIR (scripts/test sets it to the directory
+# cargo built into), else cargo's default, ${CARGO_TARGET_DIR:-target}/debug.
+if os.environ.get("CORRAL_BIN_DIR"):
+    BIN_DIR = os.environ["CORRAL_BIN_DIR"]
+    BIN_DIR_SOURCE = "from CORRAL_BIN_DIR"
+else:
+    BIN_DIR = os.path.join(REPO, os.environ.get("CARGO_TARGET_DIR") or "target", "debug")
+    BIN_DIR_SOURCE = "CORRAL_BIN_DIR is unset, so ${CARGO_TARGET_DIR:-target}/debug"
 VENV_BIN = os.path.dirname(sys.executable)
 # The helper programs of tests/programs, and the Python that runs them.
 PROGRAMS_DIR = os.path.join(REPO, "tests", "programs")
 PY = sys.executable
 
 
+def missing_bin_message(name):
+    """Why `name` cannot be found, naming where we looked and the variable that says so."""
+    return ("%s not found in %s (%s). Build it with `cargo build`, or set CORRAL_BIN_DIR to "
+            "the directory that holds corrald and corralctl (e.g. $CARGO_TARGET_DIR/debug)"
+            % (name, BIN_DIR, BIN_DIR_SOURCE))
+
+
 def corral_bin(name):
     """Path of a corral binary (corrald, corralctl)."""
     path = os.path.join(BIN_DIR, name)
     if not os.path.exists(path):
-        raise RuntimeError("%s not built (expected at %s): run cargo build" % (name, path))
+        raise RuntimeError(missing_bin_message(name))
     return path
 
 

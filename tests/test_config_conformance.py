@@ -164,7 +164,7 @@ def test_corral_extensions(tmp_path):
     r, conf = check(tmp_path, HEAD + "[socket:web]\nlisten=0.0.0.0:80\n[program:a]\ncommand=a\nsockets=web,x\n")
     assert r.returncode == 2
     assert ("%s:5: [socket:web] listen: invalid listen value '0.0.0.0:80': expected tcp://HOST:PORT, "
-            "tcp://[V6ADDR]:PORT or unix:///absolute/path" % conf) in r.stdout
+            "tcp://[V6ADDR]:PORT, unix:///absolute/path or systemd:NAME" % conf) in r.stdout
     assert "sockets= names x, but there is no [socket:x] section" in r.stdout
 
 

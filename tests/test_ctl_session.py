@@ -424,7 +424,10 @@ def test_usage_errors(args):
 def test_help_and_version_flags():
     r = subprocess.run([corral_bin("corralctl"), "-h"], capture_output=True, text=True)
     assert r.returncode == 0
-    assert r.stdout.startswith("corralctl -- control applications run by corrald or supervisord")
+    # supervisorctl's usage text word for word (supervisor's test_issue_1251 expects it), then
+    # corralctl's additions.
+    assert r.stdout.startswith("supervisorctl -- control applications run by supervisord")
+    assert "\ncorralctl is corral's supervisorctl" in r.stdout
     assert "Usage: %s [options] [action [arguments]]" % corral_bin("corralctl") in r.stdout
     assert "--json" in r.stdout
     r = subprocess.run([corral_bin("corralctl"), "--version"], capture_output=True, text=True)
@@ -683,6 +686,8 @@ def test_state_colours_only_on_a_terminal(daemon_factory, kind):
     assert b"\x1b[32mRUNNING\x1b[0m   pid " in screen
     assert b"STOPPED   Not started" in screen
     assert b"\x1b[" not in _pty_run(argv, env={"NO_COLOR": "1"})
+    # no-color.org: only a non-empty NO_COLOR turns colour off.
+    assert b"\x1b[32mRUNNING\x1b[0m   pid " in _pty_run(argv, env={"NO_COLOR": ""})
     rc, out, _ = d.ctl("status", client="corralctl")
     assert "\x1b[" not in out
     screen = _pty_run([corral_bin("corralctl"), "-c", d.conf, "--json", "status"])

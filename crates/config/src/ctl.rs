@@ -5,7 +5,7 @@ use crate::error::ConfigError;
 use crate::host::Host;
 use crate::ini::Ini;
 use crate::loader::{environ_expansions, unreadable};
-use crate::model::CtlSettings;
+use crate::model::{CtlServer, CtlSettings, valid_server_name};
 use crate::pyformat::{self, Expansions, PyVal};
 use crate::{datatypes as dt, pypath};
 
@@ -69,8 +69,8 @@ pub fn load_ctl(path: &str, host: &dyn Host) -> Result<CtlSettings, Vec<ConfigEr
         let o = ini.get(S, key)?;
         match pyformat::expand(&o.value, names, &format!("{S}.{key}")) {
             Ok(v) => Some(v),
-            Err(msg) => {
-                errors.push(err(Some(o.line), Some(key), msg));
+            Err(e) => {
+                errors.push(err(Some(o.line), Some(key), e.to_string()));
                 None
             }
         }
@@ -80,13 +80,22 @@ pub fn load_ctl(path: &str, host: &dyn Host) -> Result<CtlSettings, Vec<ConfigEr
     let username = get("username", &environ);
     let password = get("password", &environ);
     let history_file = get("history_file", &with_here);
+    let servers = servers(&ini, &environ, &with_here, &abs, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
-    let serverurl = serverurl.map(|u| match u.strip_prefix("unix://") {
+    let normal = |u: String| match u.strip_prefix("unix://") {
         Some(p) => format!("unix://{}", pypath::normalize_path(p, host, &cwd)),
         None => u,
-    });
+    };
+    let serverurl = serverurl.map(normal);
+    let servers = servers
+        .into_iter()
+        .map(|s| CtlServer {
+            serverurl: normal(s.serverurl),
+            ..s
+        })
+        .collect();
     Ok(CtlSettings {
         serverurl,
         daemon_serverurl: daemon_serverurl(&ini, host, &here, &cwd),
@@ -96,7 +105,82 @@ pub fn load_ctl(path: &str, host: &dyn Host) -> Result<CtlSettings, Vec<ConfigEr
         history_file: history_file
             .filter(|h| !h.is_empty())
             .map(|h| pypath::normalize_path(&h, host, &cwd)),
+        servers,
     })
+}
+
+/// corral: the `[supervisorctl:NAME]` sections (several servers), in file order.
+fn servers(
+    ini: &Ini,
+    environ: &Expansions,
+    with_here: &Expansions,
+    file: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<CtlServer> {
+    let mut out: Vec<CtlServer> = Vec::new();
+    for section in ini.sections() {
+        let Some(name) = section.name.strip_prefix("supervisorctl:") else {
+            continue;
+        };
+        let name = crate::pystr::strip(name).to_string();
+        let mut err = |line: usize, option: Option<&str>, message: String| {
+            errors.push(ConfigError {
+                file: Some(file.to_string()),
+                line: Some(line),
+                section: Some(section.name.clone()),
+                option: option.map(String::from),
+                message,
+                host_dependent: false,
+            });
+        };
+        if !valid_server_name(&name) {
+            err(
+                section.line,
+                None,
+                format!(
+                    "invalid server name {}: use letters, digits, '_', '-' and '.'",
+                    crate::pystr::repr(&name)
+                ),
+            );
+            continue;
+        }
+        if out.iter().any(|s| s.name == name) {
+            err(
+                section.line,
+                None,
+                format!("server {name} is defined twice"),
+            );
+            continue;
+        }
+        let mut value = |key: &str, names: &Expansions| -> Option<String> {
+            let o = ini.get(&section.name, key)?;
+            match pyformat::expand(&o.value, names, &format!("{}.{key}", section.name)) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    err(o.line, Some(key), e.to_string());
+                    None
+                }
+            }
+        };
+        let serverurl = value("serverurl", with_here);
+        let username = value("username", environ);
+        let password = value("password", environ);
+        match serverurl {
+            Some(serverurl) => out.push(CtlServer {
+                name,
+                serverurl,
+                username,
+                password,
+            }),
+            None if ini.get(&section.name, "serverurl").is_none() => err(
+                section.line,
+                Some("serverurl"),
+                format!("[{}] has no serverurl", section.name),
+            ),
+            None => {}
+        }
+    }
+    out
 }
 
 /// The URL the daemon itself gives its children: the first `[unix_http_server]` file,

@@ -113,7 +113,7 @@ pub fn list_of_exitcodes(arg: &str) -> DtResult<Vec<i32>> {
 /// its quirks (every fourth token is skipped as the separator, whatever it is; values are
 /// stripped of quote characters at both ends).
 pub fn dict_of_key_value_pairs(arg: &str) -> DtResult<Vec<(String, String)>> {
-    let tokens = shlex::python_tokens(arg).map_err(DtError::new)?;
+    let tokens = shlex::python_tokens(arg).map_err(|e| DtError::new(e.to_string()))?;
     let mut out: Vec<(String, String)> = Vec::new();
     let mut i = 0;
     while i < tokens.len() {

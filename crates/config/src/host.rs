@@ -1,6 +1,9 @@
 //! Everything the parser needs from the machine. [`RealHost`] is the only code in this
 //! crate that touches the operating system; tests use their own [`Host`].
 
+// The user, group and host-name lookups call libc (getpwnam_r & co, uname).
+#![allow(unsafe_code)]
+
 use std::ffi::{CStr, CString};
 use std::io;
 

@@ -13,12 +13,15 @@
 //! * [`shlex`]: Python's `shlex` (posix split for `command=`, the lexer `environment=` uses);
 //! * [`pypath`], [`pyglob`], [`pystr`]: `posixpath`, `glob`/`fnmatch`, `str` behaviour;
 //! * [`signals`]: signal names and numbers;
-//! * `loader`: supervisord's reading of the file (groups, processes, servers, includes);
+//! * `loader`: supervisord's reading of the file, one module per section kind (groups,
+//!   processes, servers, includes);
 //! * `corral`: corral's extensions (`[socket:x]`, readiness, ...) and extra checks;
 //! * `view`: the JSON view `corrald --check --json` prints;
 //! * `ctl`: what corralctl reads.
 
 pub mod datatypes;
+pub mod deps;
+pub mod dotenv;
 pub mod error;
 pub mod host;
 pub mod ini;
@@ -36,7 +39,10 @@ mod loader;
 mod unicode_tables;
 mod view;
 
-pub use corral::{parse_listen, parse_readiness};
+pub use corral::{
+    check_environment_files, parse_environment_files, parse_healthcheck, parse_listen,
+    parse_readiness, parse_stopsequence, seconds,
+};
 pub use ctl::{load_ctl, search_default_config, search_paths};
 pub use error::ConfigError;
 pub use model::*;
@@ -45,7 +51,7 @@ pub use view::view_json;
 /// supervisord's command-line settings (`supervisord -l FILE -n ...`). Each one given wins
 /// over the file, and is checked with the same converter as the file's value; an error names
 /// the flag (`invalid value for --minfds 'x': ...`, supervisord's wording).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Overrides {
     pub logfile: Option<String>,
     pub logfile_maxbytes: Option<String>,
@@ -116,4 +122,19 @@ impl Loaded {
 /// line. The working directory, environment and users are `host`'s.
 pub fn load(path: &str, host: &dyn host::Host, overrides: &Overrides) -> Loaded {
     loader::Loader::new(path, host).run(overrides)
+}
+
+/// corral's scaling: read `path` as [`load`] does, but with `numprocs` processes for
+/// `section` (`program:worker`): the processes of that section are those `numprocs=N`
+/// would give, names, logs and expansions included.
+pub fn load_with_numprocs(
+    path: &str,
+    host: &dyn host::Host,
+    overrides: &Overrides,
+    section: &str,
+    numprocs: u32,
+) -> Loaded {
+    loader::Loader::new(path, host)
+        .with_numprocs(section, numprocs)
+        .run(overrides)
 }

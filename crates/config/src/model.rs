@@ -9,12 +9,13 @@
 //! to decide whether a group changed (supervisord compares its config objects the same way).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// A signal number (`libc::SIGTERM` …). Names are handled by [`crate::signals`].
 pub type Signal = i32;
 
 /// Everything one configuration file (with its includes) says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Config {
     /// Absolute path of the main configuration file.
     pub path: String,
@@ -41,7 +42,7 @@ pub struct Config {
 }
 
 /// `[supervisord]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SupervisordConfig {
     pub logfile: String,
     pub logfile_maxbytes: u64,
@@ -69,10 +70,47 @@ pub struct SupervisordConfig {
     /// corral: where corrald records the processes it runs, so that a successor can stop
     /// them if corrald itself was killed. Default: `<pidfile>.state`.
     pub statefile: String,
+    /// corral: `environment_file=`, read at every spawn of every program, before the
+    /// program's own files.
+    pub environment_files: Vec<EnvFile>,
+    /// corral: `init=` (auto, true, false): PID 1's duties (never daemonize, reap every
+    /// orphan quietly, a shutdown deadline). `auto` (the default): when corrald is PID 1.
+    pub init: InitMode,
+    /// corral: `shutdown_timeout=` in seconds: how long a shutdown may take before what is
+    /// left is SIGKILLed; `None` when not set (9 in init mode, no deadline otherwise), and
+    /// `Some(0)` for no deadline.
+    pub shutdown_timeout: Option<u64>,
+    /// corral: `forward_output=` (none, prefixed, json): every program's output also goes
+    /// to corrald's own stdout/stderr.
+    pub forward_output: ForwardOutput,
+}
+
+/// corral: `[supervisord] init=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum InitMode {
+    /// When corrald runs as PID 1 (a container's main process).
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// corral: `[supervisord] forward_output=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum ForwardOutput {
+    /// supervisord's behaviour: output goes only where the program's log options say.
+    #[default]
+    None,
+    /// `web:web_00 | the line` (the Foreman/Honcho convention), names padded to a column.
+    Prefixed,
+    /// One JSON object per line: `{"time":…,"process":…,"stream":…,"line":…}`.
+    Json,
 }
 
 /// supervisord's log levels, with their numeric values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum LogLevel {
     Blather = 3,
     Trace = 5,
@@ -112,7 +150,7 @@ impl LogLevel {
 }
 
 /// A user name or uid with its resolution (at parse time, as supervisord does).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UserSpec {
     /// As written in the file (name or number).
     pub spec: String,
@@ -122,7 +160,7 @@ pub struct UserSpec {
 }
 
 /// `user[:group]` for socket ownership (`chown=`, `socket_owner=`, `[socket:x] owner=`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OwnerSpec {
     pub spec: String,
     pub uid: u32,
@@ -131,7 +169,7 @@ pub struct OwnerSpec {
 }
 
 /// `[unix_http_server]` (or `[unix_http_server:name]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UnixHttpServerConfig {
     pub section: String,
     pub file: String,
@@ -139,10 +177,13 @@ pub struct UnixHttpServerConfig {
     pub chown: Option<OwnerSpec>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// corral: a user who may look but not act (`readonly_username`/`readonly_password`).
+    pub readonly_username: Option<String>,
+    pub readonly_password: Option<String>,
 }
 
 /// `[inet_http_server]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InetHttpServerConfig {
     pub section: String,
     /// `""` for all interfaces (`*:9001` or `:9001`), as supervisord's `inet_address`.
@@ -150,10 +191,13 @@ pub struct InetHttpServerConfig {
     pub port: u16,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// corral: a user who may look but not act (`readonly_username`/`readonly_password`).
+    pub readonly_username: Option<String>,
+    pub readonly_password: Option<String>,
 }
 
 /// `[rpcinterface:name]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RpcInterfaceConfig {
     pub name: String,
     /// `supervisor.rpcinterface_factory`, as written.
@@ -163,7 +207,7 @@ pub struct RpcInterfaceConfig {
 }
 
 /// `[supervisorctl]`: what corralctl reads.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SupervisorctlConfig {
     pub serverurl: Option<String>,
     pub username: Option<String>,
@@ -173,7 +217,7 @@ pub struct SupervisorctlConfig {
 }
 
 /// One process group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupConfig {
     pub name: String,
     pub priority: i64,
@@ -183,7 +227,7 @@ pub struct GroupConfig {
 }
 
 /// How a group came to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum GroupKind {
     /// A `[program:x]` section: a homogeneous group named after the program.
     Program,
@@ -196,7 +240,7 @@ pub enum GroupKind {
 }
 
 /// The pool settings of an `[eventlistener:x]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EventListenerPool {
     /// Upper-case event type names (`PROCESS_STATE`, `TICK_60`, …), sorted.
     pub events: Vec<String>,
@@ -206,7 +250,7 @@ pub struct EventListenerPool {
 }
 
 /// `[fcgi-program:x] socket=`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FcgiSocket {
     /// The URL as written after expansion (`unix:///path` or `tcp://host:port`).
     pub url: String,
@@ -216,7 +260,7 @@ pub struct FcgiSocket {
 }
 
 /// `autorestart=`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AutoRestart {
     Never,
     Unexpected,
@@ -224,7 +268,7 @@ pub enum AutoRestart {
 }
 
 /// A child log destination (`stdout_logfile=`/`stderr_logfile=`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LogFile {
     /// `AUTO`: a file in `childlogdir`, named at start-up and removed at the next start.
     Auto,
@@ -247,7 +291,7 @@ impl LogFile {
 }
 
 /// Per-channel (stdout or stderr) log settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChannelConfig {
     pub logfile: LogFile,
     pub logfile_maxbytes: u64,
@@ -258,7 +302,7 @@ pub struct ChannelConfig {
 }
 
 /// corral: when a program counts as started (STARTING → RUNNING).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Readiness {
     /// supervisord's rule: alive for `startsecs` seconds.
     Startsecs,
@@ -273,7 +317,7 @@ pub enum Readiness {
 }
 
 /// One process, fully expanded (a `numprocs=N` program yields N of these).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProcessConfig {
     /// Process name (after `process_name` expansion).
     pub name: String,
@@ -320,10 +364,142 @@ pub struct ProcessConfig {
     /// corral: `readiness_timeout=` in seconds (default 60); after it a STARTING process
     /// that is not ready counts as a failed start.
     pub readiness_timeout: u64,
+    /// corral: health checks, the watchdog, recycling and `backoff_max` (all off by
+    /// default). `startretries=infinite` is `startretries` = [`STARTRETRIES_INFINITE`].
+    pub liveness: Liveness,
+    /// corral: `stopsequence=`, the stop signals in order, each with its wait (`TERM/20,
+    /// INT/5`), then SIGKILL. Empty: supervisord's one step, `stopsignal` and
+    /// `stopwaitsecs` (see [`ProcessConfig::stop_steps`]).
+    pub stopsequence: Vec<StopStepConfig>,
+    /// corral: `depends_on=`, what must hold before this process is spawned.
+    pub depends_on: Vec<Dependency>,
+    /// corral: `environment_file=` of `[supervisord]`, then of the program, read at every
+    /// spawn, in this order, under `environment`.
+    pub environment_files: Vec<EnvFile>,
+    /// corral: `shutdown_on_exit=`: the program is the container's main process. When it
+    /// exits (it is then never restarted) or goes FATAL, corrald shuts down and exits with
+    /// its exit status. Default false.
+    pub shutdown_on_exit: bool,
+}
+
+/// corral: `startretries=infinite`, kept in `startretries` (no count reaches it).
+pub const STARTRETRIES_INFINITE: u64 = u64::MAX;
+
+/// corral: how corrald watches a RUNNING process and restarts it. Every field is off
+/// (`None`, zero) unless the file sets it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Liveness {
+    /// `healthcheck=` and its `healthcheck_*` timing.
+    pub healthcheck: Option<HealthCheck>,
+    /// `watchdogsecs=`: the longest a process may go without sending `WATCHDOG=1`.
+    pub watchdogsecs: Option<Duration>,
+    /// `max_memory=` in bytes: RSS of the process and its descendants.
+    pub max_memory: Option<u64>,
+    /// `max_lifetime=`: how long a process runs before it is recycled.
+    pub max_lifetime: Option<Duration>,
+    /// `max_lifetime_jitter=`: up to this much is added to each process's `max_lifetime`.
+    pub max_lifetime_jitter: Duration,
+    /// `backoff_max=`: the longest delay between two start attempts; also makes repeated
+    /// crashes after RUNNING back off.
+    pub backoff_max: Option<Duration>,
+}
+
+/// corral: `healthcheck=` (Docker's HEALTHCHECK vocabulary).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HealthCheck {
+    /// The check: only the `Tcp`, `Http` and `Exec` forms.
+    pub probe: Readiness,
+    /// `healthcheck_interval=`: from the end of one check to the start of the next (10 s).
+    pub interval: Duration,
+    /// `healthcheck_timeout=`: how long one check may take (5 s).
+    pub timeout: Duration,
+    /// `healthcheck_retries=`: consecutive failures that make the process unhealthy (3).
+    pub retries: u32,
+    /// `healthcheck_start_period=`: after RUNNING, failures do not count for this long (0).
+    pub start_period: Duration,
+}
+
+impl Readiness {
+    /// The check as written in the file (`tcp://h:p`, `http://…`, `exec:CMD`, `notify`).
+    pub fn label(&self) -> String {
+        match self {
+            Readiness::Startsecs => "startsecs".into(),
+            Readiness::Notify => "notify".into(),
+            Readiness::Tcp { host, port } if host.contains(':') => format!("tcp://[{host}]:{port}"),
+            Readiness::Tcp { host, port } => format!("tcp://{host}:{port}"),
+            Readiness::Http { url } => url.clone(),
+            Readiness::Exec { command } => format!("exec:{command}"),
+        }
+    }
+}
+
+/// corral: one step of a `stopsequence=`: send `signal`, wait up to `wait` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StopStepConfig {
+    pub signal: Signal,
+    pub wait: u64,
+}
+
+/// corral: one entry of `depends_on=`: a program (all its processes) and the condition
+/// they must meet.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct Dependency {
+    /// The name of a `[program:x]` (or `[fcgi-program:x]`, `[eventlistener:x]`) section.
+    pub program: String,
+    pub condition: Condition,
+}
+
+/// corral: when a dependency counts as met.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum Condition {
+    /// Spawned and alive (STARTING or RUNNING).
+    Started,
+    /// RUNNING by its readiness rule (the default).
+    Ready,
+    /// RUNNING, and its health check passed at least once (with no health check: ready).
+    Healthy,
+    /// Exited with one of its `exitcodes` (a one-shot task, such as a migration).
+    Completed,
+}
+
+impl Condition {
+    pub const ALL: [Condition; 4] = [
+        Condition::Started,
+        Condition::Ready,
+        Condition::Healthy,
+        Condition::Completed,
+    ];
+
+    /// The word in `depends_on=` (`db:started`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Condition::Started => "started",
+            Condition::Ready => "ready",
+            Condition::Healthy => "healthy",
+            Condition::Completed => "completed",
+        }
+    }
+
+    pub fn from_word(w: &str) -> Option<Condition> {
+        Self::ALL.into_iter().find(|c| c.word() == w)
+    }
+}
+
+/// corral: one `environment_file=` entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EnvFile {
+    /// Absolute path (after expansion).
+    pub path: String,
+    /// Written with a leading `-`: the file may be missing.
+    pub optional: bool,
 }
 
 /// corral: `[socket:NAME]`, a listening socket owned by corrald.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SocketConfig {
     pub name: String,
     /// As written (after expansion).
@@ -345,12 +521,15 @@ pub struct SocketConfig {
 }
 
 /// Where a `[socket:x]` listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ListenAddress {
     /// `tcp://HOST:PORT` or `tcp://[V6]:PORT`; `host` without brackets.
     Tcp { host: String, port: u16 },
     /// `unix:///absolute/path`.
     Unix { path: String },
+    /// `systemd:NAME`: the socket systemd passes with `LISTEN_FDS` under that name
+    /// (`FileDescriptorName=` of the socket unit; by default the unit's name).
+    Systemd { name: String },
 }
 
 impl Config {
@@ -369,6 +548,32 @@ impl Config {
 }
 
 impl ProcessConfig {
+    /// The stop steps in effect: `stopsequence=`, else supervisord's `stopsignal` and
+    /// `stopwaitsecs`.
+    pub fn stop_steps(&self) -> Vec<StopStepConfig> {
+        if self.stopsequence.is_empty() {
+            vec![StopStepConfig {
+                signal: self.stopsignal,
+                wait: self.stopwaitsecs,
+            }]
+        } else {
+            self.stopsequence.clone()
+        }
+    }
+
+    /// The longest a stop may wait before the final SIGKILL: every step's wait.
+    pub fn stop_wait_total(&self) -> u64 {
+        self.stop_steps().iter().map(|s| s.wait).sum()
+    }
+
+    /// The name of the program section this process comes from (`web` for
+    /// `[program:web]`): what `depends_on=` names.
+    pub fn program_name(&self) -> &str {
+        self.section
+            .split_once(':')
+            .map_or("", |(_, n)| crate::pystr::strip(n))
+    }
+
     /// supervisord's namespec: `group:name`, or just `name` when both are equal.
     pub fn namespec(&self) -> String {
         if self.group == self.name {
@@ -381,7 +586,7 @@ impl ProcessConfig {
 
 /// What corralctl takes from a configuration file: supervisorctl's `ClientOptions.read_config`
 /// (the `[supervisorctl]` section of the main file, `%(here)s` and `%(ENV_X)s` expanded).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CtlSettings {
     /// `serverurl=`, `unix://` paths normalized; `None` when the section has none
     /// (supervisorctl then uses `http://localhost:9001`).
@@ -396,4 +601,27 @@ pub struct CtlSettings {
     pub prompt: String,
     /// Normalized path, if set.
     pub history_file: Option<String>,
+    /// corral: `[supervisorctl:NAME]` sections, in file order: the servers corralctl (and
+    /// the dashboard) talk to together. supervisorctl ignores them.
+    pub servers: Vec<CtlServer>,
+}
+
+/// corral: one `[supervisorctl:NAME]` section, a server among several.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CtlServer {
+    /// NAME: letters, digits, `_`, `-` and `.`; what `NAME:process` addresses.
+    pub name: String,
+    /// `serverurl=` (required), `unix://` paths normalized.
+    pub serverurl: String,
+    /// `username=`/`password=`; when unset, `[supervisorctl]`'s.
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Whether `name` can name a server (`-s NAME=URL`, `[supervisorctl:NAME]`).
+pub fn valid_server_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }

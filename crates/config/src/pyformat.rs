@@ -9,6 +9,7 @@
 //! `incomplete format`, `%d format: a real number is required, not str`, ...).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use crate::pystr;
 
@@ -468,29 +469,56 @@ fn output(out: &mut String, text: &str, flags: u8, width: i64, prec: i64, ch: ch
     }
 }
 
-/// supervisord's `expand(s, expansions, name)`, with its messages.
-pub fn expand(s: &str, expansions: &Expansions, name: &str) -> Result<String, String> {
-    format(s, expansions).map_err(|e| match e {
-        FormatError::Key(key) => format!(
-            "Format string {} for {} contains names ({}) which cannot be expanded. \
-             Available names: {}",
-            pystr::repr(s),
-            pystr::repr(name),
-            pystr::repr(&key),
-            expansions.keys().cloned().collect::<Vec<_>>().join(", ")
-        ),
-        FormatError::Other(msg) => format!(
-            "Format string {} for {} is badly formatted: {}",
-            pystr::repr(s),
-            pystr::repr(name),
-            msg
-        ),
-        FormatError::WholeMapping(directive) => format!(
-            "Format string {} for {}: {directive} without a (name) would insert supervisord's \
-             whole table of expansions; write %{directive} for a literal {directive}",
-            pystr::repr(s),
-            pystr::repr(name),
-        ),
+/// Why supervisord's `expand()` refused a value. It displays as supervisord's message, which
+/// names the value, what it is (`program:web.command`, `environment`, ...) and, for a name
+/// that is missing, the names there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpandError {
+    /// The value as written.
+    pub value: String,
+    /// What supervisord calls the value in its message.
+    pub name: String,
+    /// The names the value could have used, sorted.
+    pub available: Vec<String>,
+    pub cause: FormatError,
+}
+
+impl fmt::Display for ExpandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (value, name) = (pystr::repr(&self.value), pystr::repr(&self.name));
+        match &self.cause {
+            FormatError::Key(key) => write!(
+                f,
+                "Format string {value} for {name} contains names ({}) which cannot be \
+                 expanded. Available names: {}",
+                pystr::repr(key),
+                self.available.join(", ")
+            ),
+            FormatError::Other(msg) => {
+                write!(
+                    f,
+                    "Format string {value} for {name} is badly formatted: {msg}"
+                )
+            }
+            FormatError::WholeMapping(directive) => write!(
+                f,
+                "Format string {value} for {name}: {directive} without a (name) would insert \
+                 supervisord's whole table of expansions; write %{directive} for a literal \
+                 {directive}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ExpandError {}
+
+/// supervisord's `expand(s, expansions, name)`.
+pub fn expand(s: &str, expansions: &Expansions, name: &str) -> Result<String, ExpandError> {
+    format(s, expansions).map_err(|cause| ExpandError {
+        value: s.to_string(),
+        name: name.to_string(),
+        available: expansions.keys().cloned().collect(),
+        cause,
     })
 }
 
@@ -551,12 +579,16 @@ mod tests {
     fn expand_messages() {
         let e = m();
         assert_eq!(
-            expand("%(x)s", &e, "program:a.command").unwrap_err(),
+            expand("%(x)s", &e, "program:a.command")
+                .unwrap_err()
+                .to_string(),
             "Format string '%(x)s' for 'program:a.command' contains names ('x') which cannot \
              be expanded. Available names: here, neg, process_num"
         );
         assert_eq!(
-            expand("%USER%", &e, "program:lxpanel.user").unwrap_err(),
+            expand("%USER%", &e, "program:lxpanel.user")
+                .unwrap_err()
+                .to_string(),
             "Format string '%USER%' for 'program:lxpanel.user' is badly formatted: \
              unsupported format character 'U' (0x55) at index 1"
         );

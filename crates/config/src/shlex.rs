@@ -8,10 +8,32 @@
 //!   supervisord's: `#` starts a comment to the end of the line, every character that is not
 //!   a word character is a token of its own, quotes are kept on the token.
 
+use std::fmt;
+
 const WHITESPACE: [char; 4] = [' ', '\t', '\r', '\n'];
 
+/// Why Python's `shlex` refuses a string; it displays as Python's `ValueError` text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShlexError {
+    /// A quote that is never closed.
+    NoClosingQuotation,
+    /// A backslash at the very end (posix mode).
+    NoEscapedCharacter,
+}
+
+impl fmt::Display for ShlexError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ShlexError::NoClosingQuotation => "No closing quotation",
+            ShlexError::NoEscapedCharacter => "No escaped character",
+        })
+    }
+}
+
+impl std::error::Error for ShlexError {}
+
 /// `shlex.split(s)`: posix mode, whitespace-split, no comment characters.
-pub fn split(s: &str) -> Result<Vec<String>, String> {
+pub fn split(s: &str) -> Result<Vec<String>, ShlexError> {
     #[derive(PartialEq, Clone, Copy)]
     enum St {
         Space,
@@ -58,7 +80,7 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
                 St::Quote(q) => {
                     quoted = true;
                     match next {
-                        None => return Err("No closing quotation".into()),
+                        None => return Err(ShlexError::NoClosingQuotation),
                         Some(c) if c == q => state = St::Word,
                         Some('\\') if q == '"' => {
                             escaped_state = St::Quote(q);
@@ -68,7 +90,7 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
                     }
                 }
                 St::Escape => match next {
-                    None => return Err("No escaped character".into()),
+                    None => return Err(ShlexError::NoEscapedCharacter),
                     Some(c) => {
                         // Inside double quotes only the quote and the backslash are escaped.
                         if let St::Quote(q) = escaped_state {
@@ -113,7 +135,7 @@ fn is_wordchar(c: char) -> bool {
 }
 
 /// The tokens of `shlex.shlex(s)` (non-posix) with supervisord's extra word characters.
-pub fn python_tokens(s: &str) -> Result<Vec<String>, String> {
+pub fn python_tokens(s: &str) -> Result<Vec<String>, ShlexError> {
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
     let mut out = Vec::new();
@@ -169,7 +191,7 @@ pub fn python_tokens(s: &str) -> Result<Vec<String>, String> {
                     }
                 },
                 q @ ('\'' | '"') => match next {
-                    None => return Err("No closing quotation".into()),
+                    None => return Err(ShlexError::NoClosingQuotation),
                     Some(c) => {
                         token.push(c);
                         if c == q {
@@ -227,8 +249,8 @@ mod tests {
         assert_eq!(sp("'a\\'"), ["a\\"]);
         assert_eq!(sp("x#y"), ["x#y"]);
         assert_eq!(sp("a\nb\tc"), ["a", "b", "c"]);
-        assert_eq!(split("'abc").unwrap_err(), "No closing quotation");
-        assert_eq!(split("abc\\").unwrap_err(), "No escaped character");
+        assert_eq!(split("'abc").unwrap_err(), ShlexError::NoClosingQuotation);
+        assert_eq!(split("abc\\").unwrap_err(), ShlexError::NoEscapedCharacter);
     }
 
     #[test]
@@ -246,6 +268,9 @@ mod tests {
         );
         assert_eq!(t("a\"b c\""), ["a\"b", "c\""]);
         assert_eq!(t("A=1 # c\n B=2"), ["A", "=", "1", "B", "=", "2"]);
-        assert_eq!(python_tokens("A='x").unwrap_err(), "No closing quotation");
+        assert_eq!(
+            python_tokens("A='x").unwrap_err().to_string(),
+            "No closing quotation"
+        );
     }
 }

@@ -39,7 +39,11 @@ fn process(p: &ProcessConfig) -> Value {
         "autostart": p.autostart,
         "autorestart": autorestart,
         "startsecs": p.startsecs,
-        "startretries": p.startretries,
+        "startretries": if p.startretries == STARTRETRIES_INFINITE {
+            json!("infinite")
+        } else {
+            json!(p.startretries)
+        },
         "exitcodes": p.exitcodes,
         "stopsignal": signals::view_name(p.stopsignal),
         "stopwaitsecs": p.stopwaitsecs,

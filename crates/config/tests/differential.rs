@@ -399,7 +399,7 @@ fn shlex_split_matches_python() {
     for (case, expected) in SHLEX_CASES.iter().zip(&answers) {
         let ours = match shlex::split(case) {
             Ok(v) => json!({ "ok": v }),
-            Err(e) => json!({ "error": e }),
+            Err(e) => json!({ "error": e.to_string() }),
         };
         assert_eq!(&ours, expected, "shlex.split({case:?})");
     }

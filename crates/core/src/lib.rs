@@ -6,12 +6,16 @@
 //! tested without spawning anything. The daemon (`corrald`) owns one machine per process and
 //! carries out its effects.
 
+pub mod ids;
 pub mod machine;
+pub mod persist;
 pub mod state;
 pub mod wait;
 
+pub use ids::{Pid, Signal};
 pub use machine::{
-    Effect, Event, Level, Machine, Now, Pid, ReadyRule, Reply, Settings, Snapshot, Step,
+    Effect, Event, Hold, Level, Machine, Now, ReadyRule, Replaced, Reply, Settings, Snapshot, Step,
+    StopPlan, StopProgress, StopStep,
 };
 pub use state::{ProcessState, SupervisorState};
 pub use wait::WaitStatus;

@@ -5,7 +5,7 @@ use corral_proto::api::{Fault, make_namespec, split_namespec};
 use corral_proto::{ProcessState, Value};
 use serde_json::json;
 
-use crate::controller::{Controller, exit, split_args, write_stdout};
+use crate::controller::{Controller, exit, split_args};
 use crate::error::CtlError;
 use crate::format::{
     self, Outcome, StatusRow, member, member_int, member_str, namespec_of, to_json,
@@ -117,7 +117,7 @@ impl Controller {
                 None => self.output(&format!("*** No help on {arg}")),
             }
         } else {
-            write_stdout(help::topics().as_bytes());
+            self.write_out(help::topics().as_bytes());
         }
     }
 
@@ -605,14 +605,17 @@ impl Controller {
             let status = member_int(r, "status")?;
             let (old, new) = (member_int(r, "old_pid")?, member_int(r, "new_pid")?);
             if status == i64::from(Fault::Success.code()) {
-                let text = if old == 0 {
-                    format!("{name}: started (pid {new})")
+                // corral: an update of numprocs= starts (old 0) or stops (new 0) processes.
+                let (text, status) = if old == 0 {
+                    (format!("{name}: started (pid {new})"), "replaced")
+                } else if new == 0 {
+                    (format!("{name}: stopped (pid {old})"), "stopped")
                 } else {
-                    format!("{name}: replaced (pid {old} -> {new})")
+                    (format!("{name}: replaced (pid {old} -> {new})"), "replaced")
                 };
                 self.result(
                     &text,
-                    json!({"name": name, "old_pid": old, "new_pid": new, "status": "replaced"}),
+                    json!({"name": name, "old_pid": old, "new_pid": new, "status": status}),
                 );
             } else {
                 ok = false;

@@ -27,8 +27,9 @@ pub mod exit {
 }
 
 /// The commands whose results `--json` prints as JSON.
-pub const JSON_COMMANDS: [&str; 10] = [
+pub const JSON_COMMANDS: [&str; 13] = [
     "status", "pid", "avail", "reread", "update", "start", "stop", "restart", "signal", "version",
+    "health", "scale", "deps",
 ];
 
 /// Ctrl-C reached a place where supervisorctl does not catch KeyboardInterrupt.
@@ -57,6 +58,11 @@ pub struct Controller {
     colour: bool,
     /// Set by every command; the shell's completer drops its cached process list.
     pub command_ran: bool,
+    /// corral: where output goes instead of stdout (a server's part of a command run on
+    /// several servers, see `fleet.rs`).
+    pub(crate) capture: Option<Vec<u8>>,
+    /// corral: one controller per server when there are several.
+    pub(crate) fleet: Vec<crate::fleet::Member>,
 }
 
 #[derive(PartialEq, Eq, Clone)]
@@ -102,6 +108,7 @@ fn no_color_requested() -> bool {
 impl Controller {
     pub fn new(opts: Options, input: Input) -> Controller {
         let colour = !opts.json && std::io::stdout().is_terminal() && !no_color_requested();
+        let fleet = crate::fleet::members(&opts);
         Controller {
             opts,
             exitstatus: exit::SUCCESS,
@@ -110,6 +117,16 @@ impl Controller {
             json: None,
             colour,
             command_ran: false,
+            capture: None,
+            fleet,
+        }
+    }
+
+    /// Text for stdout (or the capture of a server's part of a fleet command).
+    pub(crate) fn write_out(&mut self, bytes: &[u8]) {
+        match &mut self.capture {
+            Some(buf) => buf.extend_from_slice(bytes),
+            None => write_stdout(bytes),
         }
     }
 
@@ -127,21 +144,21 @@ impl Controller {
             doc.errors.push(json!({ "message": message }));
             return;
         }
-        write_stdout(format!("{message}\n").as_bytes());
+        self.write_out(format!("{message}\n").as_bytes());
     }
 
     /// A line that is a result: printed as text, or `item` in the JSON document.
     pub fn result(&mut self, text: &str, item: serde_json::Value) {
         match &mut self.json {
             Some(doc) => doc.results.push(item),
-            None => write_stdout(format!("{text}\n").as_bytes()),
+            None => self.write_out(format!("{text}\n").as_bytes()),
         }
     }
 
     /// A line that only makes sense as text (`No config updates to processes`).
     pub fn text_only(&mut self, text: &str) {
         if self.json.is_none() {
-            write_stdout(format!("{text}\n").as_bytes());
+            self.write_out(format!("{text}\n").as_bytes());
         }
     }
 
@@ -311,6 +328,9 @@ impl Controller {
 
     /// `onecmd`: runs one line; `Ok(true)` when the shell should stop (EOF, quit, exit).
     pub fn onecmd(&mut self, line: &str) -> Result<bool, Interrupt> {
+        if !self.fleet.is_empty() {
+            return self.fleet_onecmd(line);
+        }
         let (cmd, arg, line) = parseline(line);
         if line.is_empty() {
             return Ok(false);
@@ -397,7 +417,7 @@ impl Controller {
         self.exitstatus = exit::GENERIC;
     }
 
-    fn default(&mut self, line: &str) {
+    pub(crate) fn default(&mut self, line: &str) {
         self.output(&format!("*** Unknown syntax: {line}"));
         self.exitstatus = exit::GENERIC;
     }
@@ -409,7 +429,7 @@ impl Controller {
                 "results": doc.results,
                 "errors": doc.errors,
             });
-            write_stdout(format!("{value}\n").as_bytes());
+            self.write_out(format!("{value}\n").as_bytes());
         }
     }
 
@@ -421,6 +441,7 @@ impl Controller {
             "avail" => self.do_avail(arg)?,
             "clear" => self.do_clear(arg)?,
             "fg" => self.do_fg(arg)?,
+            "health" => self.do_health(arg)?,
             "maintail" => self.do_maintail(arg)?,
             "open" => self.do_open(arg)?,
             "pid" => self.do_pid(arg)?,
@@ -436,13 +457,16 @@ impl Controller {
             "tail" => self.do_tail(arg)?,
             "update" => self.do_update(arg)?,
             "version" => self.do_version(arg)?,
+            "upgrade" => self.do_upgrade(arg)?,
+            "scale" => self.do_scale(arg)?,
+            "deps" => self.do_deps(arg)?,
             other => unreachable!("dispatch of a non-command {other}"),
         }
         Ok(false)
     }
 
     /// `do_EOF` (and quit/exit): an empty line, and stop.
-    fn do_eof(&mut self) -> bool {
+    pub(crate) fn do_eof(&mut self) -> bool {
         self.output("");
         true
     }
@@ -459,7 +483,9 @@ fn input_stopped(stop: ReadStop) -> CtlError {
 
 /// The names `onecmd` finds a `do_` method for.
 pub fn is_command(name: &str) -> bool {
-    name == "EOF" || crate::help::COMMANDS.contains(&name)
+    name == "EOF"
+        || crate::help::COMMANDS.contains(&name)
+        || crate::help::CORRAL_COMMANDS.contains(&name)
 }
 
 /// supervisor's transport accepts only these two prefixes, and says so with a ValueError.

@@ -9,10 +9,17 @@ pub const COMMANDS: [&str; 22] = [
     "update", "version",
 ];
 
+/// corral's own commands (corrald only): not in `help`'s list (which stays
+/// supervisorctl's), but `help <command>` explains each.
+pub const CORRAL_COMMANDS: [&str; 4] = ["deps", "health", "scale", "upgrade"];
+
 /// `help <topic>` for each documented command; `None` for anything else (supervisorctl
 /// then prints `*** No help on <topic>`).
 pub fn topic(name: &str) -> Option<&'static str> {
     Some(match name {
+        "upgrade" => crate::upgrade::HELP,
+        "scale" => crate::orchestration::HELP_SCALE,
+        "deps" => crate::orchestration::HELP_DEPS,
         "tail" => {
             "tail [-f] <name> [stdout|stderr] (default stdout)\n\
              Ex:\n\
@@ -86,6 +93,7 @@ pub fn topic(name: &str) -> Option<&'static str> {
         }
         "version" => "version\t\t\tShow the version of the remote supervisord process",
         "fg" => "fg <process>\tConnect to a process in foreground mode\n\t\tCtrl-C to exit",
+        "health" => crate::health::HELP,
         _ => return None,
     })
 }

@@ -5,14 +5,17 @@
 mod commands;
 mod controller;
 mod error;
+mod fleet;
 mod format;
-mod getopt;
+mod health;
 mod help;
 mod options;
+mod orchestration;
 mod pyurl;
 mod shell;
 mod stream;
 mod term;
+mod upgrade;
 
 use std::io::IsTerminal;
 
@@ -31,7 +34,7 @@ fn main() {
     let opts = match options::realize(&args, &progname, &RealHost) {
         Ok(o) => o,
         Err(Early::Help(text)) => {
-            controller::write_stdout(format!("{text}\n").as_bytes());
+            controller::write_stdout(text.as_bytes());
             std::process::exit(0);
         }
         Err(Early::Version) => {
@@ -70,10 +73,6 @@ fn main() {
 
 /// Ends the program the way an uncaught KeyboardInterrupt ends Python: killed by SIGINT.
 fn die_of_sigint() -> ! {
-    // SAFETY: restoring the default action and raising the signal at ourselves.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
-        libc::raise(libc::SIGINT);
-    }
+    term::raise_default(libc::SIGINT);
     std::process::exit(130);
 }

@@ -5,17 +5,19 @@
 use corral_config::host::Host;
 use corral_config::{pypath, pystr};
 
-use crate::getopt::{self, Long, Short};
+use corral_proto::getopt::{self, Long, Opt, Short};
+
 use crate::pyurl;
 
 /// supervisorctl's default `serverurl`, used when neither `-s` nor the config file's
 /// `[supervisorctl]` section names one.
 pub const DEFAULT_SERVERURL: &str = "http://localhost:9001";
 
-/// The usage text `-h` prints; `%s` becomes the program name, as in supervisorctl.
-/// supervisorctl's own text, plus the options corralctl adds.
-pub const DOC: &str =
-    "corralctl -- control applications run by corrald or supervisord from the cmd line.
+/// supervisorctl 4.3.0's usage text (supervisorctl.py's docstring), word for word; `-h`
+/// prints it with `%s` replaced by the program name, as supervisorctl does, then
+/// [`CORRAL_DOC`].
+const SUPERVISORCTL_DOC: &str =
+    "supervisorctl -- control applications run by supervisord from the cmd line.
 
 Usage: %s [options] [action [arguments]]
 
@@ -27,10 +29,7 @@ Options:
      (default \"http://localhost:9001\").
 -u/--username USERNAME -- username to use for authentication with server
 -p/--password PASSWORD -- password to use for authentication with server
--r/--history-file FILENAME -- keep a readline history (if readline is available)
---json -- print machine-readable JSON for status, pid, avail, reread, update,
-     start, stop, restart, signal and version (see docs/CORRALCTL.md)
---version -- print corralctl's version and exit
+-r/--history-file -- keep a readline history (if readline is available)
 
 action [arguments] -- see below
 
@@ -39,6 +38,28 @@ specified on the command line, a \"shell\" interpreting actions typed
 interactively is started.  Use the action \"help\" to find out about available
 actions.
 ";
+
+/// What corralctl adds to supervisorctl's usage text.
+const CORRAL_DOC: &str =
+    "corralctl is corral's supervisorctl: it controls applications run by corrald or by
+supervisord, with supervisorctl's options and actions, and adds:
+-r/--history-file FILENAME -- also spelled --history_file (all supervisorctl accepts)
+--json -- print machine-readable JSON for status, pid, avail, reread, update,
+     start, stop, restart, signal and version (see docs/CORRALCTL.md)
+--version -- print corralctl's version and exit
+-s/--serverurl URL, repeated -- several servers at once (also [supervisorctl:NAME]
+     sections); -s NAME=URL names one. Then 'status' has a server column, and
+     NAME:process (or NAME:all) acts on one server only (docs/DEPLOYMENT.md)
+";
+
+/// The text `-h` prints (supervisorctl's `Options.help`: the docstring and a newline),
+/// then corralctl's additions.
+fn help_text(progname: &str) -> String {
+    format!(
+        "{}\n{CORRAL_DOC}",
+        SUPERVISORCTL_DOC.replace("%s", progname)
+    )
+}
 
 /// Where the server URL came from; corralctl names it when the daemon cannot be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +95,77 @@ pub struct Options {
     pub interactive: bool,
     /// `--json`.
     pub json: bool,
+    /// corral: several servers (`-s` repeated, or `[supervisorctl:NAME]` sections); empty
+    /// with one server, which is then `serverurl`.
+    pub fleet: Vec<FleetServer>,
     /// The command and its arguments, if any were given.
     pub args: Vec<String>,
+}
+
+/// One of several servers corralctl talks to at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetServer {
+    /// What `NAME:process` and the status column call it.
+    pub name: String,
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A `-s` value: `URL`, or `NAME=URL`.
+fn split_named_url(value: &str) -> (Option<&str>, &str) {
+    match value.split_once('=') {
+        Some((name, url)) if url.contains("://") && corral_config::valid_server_name(name) => {
+            (Some(name), url)
+        }
+        _ => (None, value),
+    }
+}
+
+/// Names for servers given by URL alone: the host of an `http://` URL, the socket file's
+/// name without its extension for `unix://`; `-N` (its position) added when two would be
+/// the same.
+fn derive_names(servers: &[(Option<String>, String)]) -> Vec<String> {
+    let base: Vec<String> = servers
+        .iter()
+        .map(|(name, url)| {
+            if let Some(n) = name {
+                return n.clone();
+            }
+            let candidate = if let Some(path) = url.strip_prefix("unix://") {
+                let file = path.rsplit('/').next().unwrap_or(path);
+                file.split('.').next().unwrap_or(file).to_string()
+            } else {
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+                let authority = rest.split('/').next().unwrap_or(rest);
+                let authority = authority.rsplit('@').next().unwrap_or(authority);
+                match authority.strip_prefix('[') {
+                    Some(v6) => v6.split(']').next().unwrap_or(v6).replace(':', "-"),
+                    None => authority.split(':').next().unwrap_or(authority).to_string(),
+                }
+            };
+            let clean: String = candidate
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                .collect();
+            if clean.is_empty() {
+                "server".into()
+            } else {
+                clean
+            }
+        })
+        .collect();
+    base.iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let explicit = servers[i].0.is_some();
+            if !explicit && base.iter().filter(|o| *o == b).count() > 1 {
+                format!("{b}-{}", i + 1)
+            } else {
+                b.clone()
+            }
+        })
+        .collect()
 }
 
 /// How `realize` can end the program before any command runs.
@@ -98,77 +188,26 @@ impl Early {
 }
 
 const SHORTS: [Short; 8] = [
-    Short {
-        letter: 'h',
-        takes_value: false,
-    },
-    Short {
-        letter: '?',
-        takes_value: false,
-    },
-    Short {
-        letter: 'c',
-        takes_value: true,
-    },
-    Short {
-        letter: 'i',
-        takes_value: false,
-    },
-    Short {
-        letter: 's',
-        takes_value: true,
-    },
-    Short {
-        letter: 'u',
-        takes_value: true,
-    },
-    Short {
-        letter: 'p',
-        takes_value: true,
-    },
-    Short {
-        letter: 'r',
-        takes_value: true,
-    },
+    Short::flag('h'),
+    Short::flag('?'),
+    Short::with_value('c'),
+    Short::flag('i'),
+    Short::with_value('s'),
+    Short::with_value('u'),
+    Short::with_value('p'),
+    Short::with_value('r'),
 ];
 
 const LONGS: [Long; 9] = [
-    Long {
-        name: "help",
-        takes_value: false,
-    },
-    Long {
-        name: "configuration",
-        takes_value: true,
-    },
-    Long {
-        name: "interactive",
-        takes_value: false,
-    },
-    Long {
-        name: "serverurl",
-        takes_value: true,
-    },
-    Long {
-        name: "username",
-        takes_value: true,
-    },
-    Long {
-        name: "password",
-        takes_value: true,
-    },
-    Long {
-        name: "history_file",
-        takes_value: true,
-    },
-    Long {
-        name: "json",
-        takes_value: false,
-    },
-    Long {
-        name: "version",
-        takes_value: false,
-    },
+    Long::flag("help"),
+    Long::with_value("configuration"),
+    Long::flag("interactive"),
+    Long::with_value("serverurl"),
+    Long::with_value("username"),
+    Long::with_value("password"),
+    Long::with_value("history_file"),
+    Long::flag("json"),
+    Long::flag("version"),
 ];
 
 /// supervisorctl documents `--history-file` but only accepts `--history_file`; corralctl
@@ -182,7 +221,8 @@ fn long_key(name: &str) -> String {
 struct Cli {
     configfile: Option<String>,
     interactive: Option<bool>,
-    serverurl: Option<String>,
+    /// Every `-s`, with its name if given as `NAME=URL`.
+    serverurls: Vec<(Option<String>, String)>,
     username: Option<String>,
     password: Option<String>,
     history: Option<String>,
@@ -207,24 +247,36 @@ fn usage(message: String) -> Early {
 
 /// supervisorctl's option processing for `args` (without the program name).
 pub fn realize(args: &[String], progname: &str, host: &dyn Host) -> Result<Options, Early> {
-    let (opts, rest) = getopt::getopt(args, &SHORTS, &LONGS, long_key).map_err(usage)?;
+    let parsed =
+        getopt::getopt(args, &SHORTS, &LONGS, long_key).map_err(|e| usage(e.to_string()))?;
+    let rest = parsed.rest;
     let mut cli = Cli::default();
     // Options are handled in order, as supervisorctl does: `-h` exits as soon as it is
     // reached, so a mistake before it is reported and one after it is not.
-    for (opt, value) in opts {
+    for Opt { option: opt, value } in parsed.opts {
         match opt.as_str() {
-            "-h" | "-?" | "--help" => return Err(Early::Help(DOC.replace("%s", progname))),
+            "-h" | "-?" | "--help" => return Err(Early::Help(help_text(progname))),
             "--version" => return Err(Early::Version),
             "-c" | "--configuration" => set_once(&mut cli.configfile, value, &opt)?,
             "-i" | "--interactive" => set_once(&mut cli.interactive, true, &opt)?,
             "-s" | "--serverurl" => {
-                pyurl::check_url(&value).map_err(|msg| {
+                let (name, url) = split_named_url(&value);
+                pyurl::check_url(url).map_err(|msg| {
                     usage(format!(
                         "invalid value for {opt} {}: {msg}",
                         pystr::repr(&value)
                     ))
                 })?;
-                set_once(&mut cli.serverurl, value, &opt)?;
+                // corral: -s may be given several times (several servers).
+                if name.is_some_and(|n| cli.serverurls.iter().any(|(m, _)| m.as_deref() == Some(n)))
+                {
+                    return Err(usage(format!(
+                        "server name {} is given twice",
+                        pystr::repr(name.unwrap_or_default())
+                    )));
+                }
+                cli.serverurls
+                    .push((name.map(String::from), url.to_string()));
             }
             "-u" | "--username" => set_once(&mut cli.username, value, &opt)?,
             "-p" | "--password" => set_once(&mut cli.password, value, &opt)?,
@@ -252,8 +304,66 @@ pub fn realize(args: &[String], progname: &str, host: &dyn Host) -> Result<Optio
         from_file = Some(read_config(path, host)?);
     }
 
-    let (serverurl, url_source) = match (cli.serverurl, &from_file, &configfile) {
-        (Some(u), _, _) => (u, UrlSource::CommandLine),
+    // corral: several servers, from the command line or `[supervisorctl:NAME]` sections.
+    let file_servers = from_file.as_ref().map_or(&[][..], |f| &f.servers[..]);
+    let mut fleet: Vec<FleetServer> = Vec::new();
+    let mut single_creds = (None, None);
+    let mut from_sections = false;
+    if cli.serverurls.len() > 1 {
+        let names = derive_names(&cli.serverurls);
+        let file = from_file.as_ref();
+        for ((_, url), name) in cli.serverurls.iter().zip(names) {
+            fleet.push(FleetServer {
+                name,
+                url: url.clone(),
+                username: cli
+                    .username
+                    .clone()
+                    .or(file.and_then(|f| f.username.clone())),
+                password: cli
+                    .password
+                    .clone()
+                    .or(file.and_then(|f| f.password.clone())),
+            });
+        }
+    } else if cli.serverurls.is_empty() && !file_servers.is_empty() {
+        let file = from_file.as_ref();
+        for s in file_servers {
+            fleet.push(FleetServer {
+                name: s.name.clone(),
+                url: s.serverurl.clone(),
+                username: cli
+                    .username
+                    .clone()
+                    .or(s.username.clone())
+                    .or(file.and_then(|f| f.username.clone())),
+                password: cli
+                    .password
+                    .clone()
+                    .or(s.password.clone())
+                    .or(file.and_then(|f| f.password.clone())),
+            });
+        }
+        if fleet.len() == 1 {
+            let one = fleet.remove(0);
+            single_creds = (one.username, one.password);
+            cli.serverurls.push((None, one.url));
+            from_sections = true;
+        }
+    }
+    let (serverurl, url_source) = match (cli.serverurls.first().cloned(), &from_file, &configfile) {
+        (_, _, _) if !fleet.is_empty() => (
+            fleet[0].url.clone(),
+            if file_servers.is_empty() || cli.serverurls.len() > 1 {
+                UrlSource::CommandLine
+            } else {
+                UrlSource::Config(configfile.clone().unwrap_or_default())
+            },
+        ),
+        (Some((_, u)), Some(_), Some(path)) if from_sections => {
+            (u, UrlSource::Config(pypath::abspath(path, &cwd)))
+        }
+        (Some((_, u)), _, _) => (u, UrlSource::CommandLine),
         (None, Some(f), Some(path)) => {
             let abs = pypath::abspath(path, &cwd);
             match &f.serverurl {
@@ -279,13 +389,14 @@ pub fn realize(args: &[String], progname: &str, host: &dyn Host) -> Result<Optio
         configfile,
         serverurl,
         url_source,
-        username: cli.username.or(file.username),
-        password: cli.password.or(file.password),
+        username: cli.username.or(single_creds.0).or(file.username),
+        password: cli.password.or(single_creds.1).or(file.password),
         prompt: file.prompt.unwrap_or_else(|| "supervisor".to_string()),
         history_file,
         interactive: cli.interactive.unwrap_or(false) || rest.is_empty(),
         json: cli.json.unwrap_or(false),
         args: rest,
+        fleet,
     })
 }
 
@@ -299,6 +410,7 @@ struct FileSettings {
     prompt: Option<String>,
     history_file: Option<String>,
     daemon_serverurl: Option<String>,
+    servers: Vec<corral_config::CtlServer>,
 }
 
 fn read_config(path: &str, host: &dyn Host) -> Result<FileSettings, Early> {
@@ -326,6 +438,7 @@ fn read_config(path: &str, host: &dyn Host) -> Result<FileSettings, Early> {
         password: settings.password,
         prompt: Some(settings.prompt),
         history_file: settings.history_file,
+        servers: settings.servers,
     })
 }
 
@@ -453,6 +566,64 @@ mod tests {
             realize(&args(&["--version", "status"]), "p", &RealHost),
             Err(Early::Version)
         );
+    }
+
+    #[test]
+    fn several_servers() {
+        let o = realize(
+            &args(&[
+                "-s",
+                "unix:///run/a/supervisor.sock",
+                "-s",
+                "b=http://h2:9001",
+                "status",
+            ]),
+            "p",
+            &RealHost,
+        )
+        .unwrap();
+        let names: Vec<&str> = o.fleet.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["supervisor", "b"]);
+        assert_eq!(o.fleet[1].url, "http://h2:9001");
+        // One -s: supervisorctl's single server, exactly.
+        let o = realize(&args(&["-s", "http://h:1"]), "p", &RealHost).unwrap();
+        assert!(o.fleet.is_empty() && o.serverurl == "http://h:1");
+        let o = realize(&args(&["-s", "x=http://h:1"]), "p", &RealHost).unwrap();
+        assert!(o.fleet.is_empty() && o.serverurl == "http://h:1");
+        assert_eq!(
+            derive_names(&[
+                (None, "http://10.0.0.1:9001".into()),
+                (None, "http://10.0.0.1:9002".into()),
+                (None, "http://[::1]:9001".into()),
+                (None, "http://u:p@web1:9001/".into()),
+            ]),
+            ["10.0.0.1-1", "10.0.0.1-2", "--1", "web1"]
+        );
+        let conf = tmp_conf(
+            "g.conf",
+            "[supervisorctl]\nserverurl=unix:///tmp/local.sock\nusername=u\npassword=p\n\
+             [supervisorctl:web1]\nserverurl=http://web1:9001\npassword=other\n\
+             [supervisorctl:web2]\nserverurl=http://web2:9001\n",
+        );
+        let o = realize(&args(&["-c", &conf, "status"]), "p", &RealHost).unwrap();
+        assert_eq!(o.fleet.len(), 2);
+        assert_eq!(
+            (
+                o.fleet[0].username.as_deref(),
+                o.fleet[0].password.as_deref()
+            ),
+            (Some("u"), Some("other"))
+        );
+        assert_eq!(o.fleet[1].password.as_deref(), Some("p"));
+        // -s on the command line wins over the sections.
+        let o = realize(&args(&["-c", &conf, "-s", "http://h:1"]), "p", &RealHost).unwrap();
+        assert!(o.fleet.is_empty() && o.serverurl == "http://h:1");
+        let r = realize(
+            &args(&["-s", "a=http://h:1", "-s", "a=http://h:2"]),
+            "p",
+            &RealHost,
+        );
+        assert_eq!(usage_of(r).0, "server name 'a' is given twice");
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! SIGINT handler (without SA_RESTART, so a blocked read returns EINTR) only where
 //! supervisorctl catches the interrupt, and checking [`interrupted`] when a read fails.
 
+// The terminal calls (termios, isatty, read) have no safe wrapper in std.
+#![allow(unsafe_code)]
+
 use std::io::{self, Write};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -178,6 +181,15 @@ pub fn getpass(prompt: &str, stdin: &mut FdLines) -> Result<String, ReadStop> {
     }
     eprint!("Warning: Password input may be echoed.\n{prompt}");
     stdin.read_line()
+}
+
+/// Restore `sig`'s default action and raise it at ourselves (die of it).
+pub fn raise_default(sig: i32) {
+    // SAFETY: restoring the default action and raising the signal at ourselves.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,11 @@ pub fn run(config: Option<&str>, json: bool, strict: bool) -> i32 {
     if strict {
         loaded = loaded.strict();
     }
+    // corral: environment files are read at every spawn; here, whether they read now.
+    if let Some(c) = &loaded.config {
+        let problems = corral_config::check_environment_files(c, &RealHost);
+        loaded.errors.extend(problems);
+    }
     if json {
         let view = corral_config::view_json(&loaded);
         println!(
@@ -85,16 +90,39 @@ fn process_lines(out: &mut String, p: &ProcessConfig) {
     let _ = writeln!(
         out,
         "      user={user} autostart={} autorestart={autorestart} startsecs={} startretries={} priority={}",
-        p.autostart, p.startsecs, p.startretries, p.priority
+        p.autostart,
+        p.startsecs,
+        if p.startretries == corral_config::STARTRETRIES_INFINITE {
+            "infinite".to_string()
+        } else {
+            p.startretries.to_string()
+        },
+        p.priority
     );
+    let stop = if p.stopsequence.is_empty() {
+        format!(
+            "stopsignal={} stopwaitsecs={}",
+            signals::name(p.stopsignal).trim_start_matches("SIG"),
+            p.stopwaitsecs
+        )
+    } else {
+        let steps: Vec<String> = p
+            .stopsequence
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}/{}",
+                    signals::name(s.signal).trim_start_matches("SIG"),
+                    s.wait
+                )
+            })
+            .collect();
+        format!("stopsequence={}, then KILL", steps.join(", "))
+    };
     let _ = writeln!(
         out,
-        "      stopsignal={} stopwaitsecs={} stopasgroup={} killasgroup={} stopdescendants={}",
-        signals::name(p.stopsignal).trim_start_matches("SIG"),
-        p.stopwaitsecs,
-        p.stopasgroup,
-        p.killasgroup,
-        p.stopdescendants
+        "      {stop} stopasgroup={} killasgroup={} stopdescendants={}",
+        p.stopasgroup, p.killasgroup, p.stopdescendants
     );
     let _ = writeln!(
         out,
@@ -134,12 +162,71 @@ fn process_lines(out: &mut String, p: &ProcessConfig) {
         Readiness::Http { url } => Some(url.clone()),
         Readiness::Exec { command } => Some(format!("exec:{command}")),
     };
+    if !p.depends_on.is_empty() {
+        let deps: Vec<String> = p
+            .depends_on
+            .iter()
+            .map(|d| format!("{} ({})", d.program, d.condition.word()))
+            .collect();
+        let _ = writeln!(out, "      depends_on: {}", deps.join(", "));
+    }
+    if !p.environment_files.is_empty() {
+        let files: Vec<String> = p
+            .environment_files
+            .iter()
+            .map(|f| {
+                if f.optional {
+                    format!("{} (optional)", f.path)
+                } else {
+                    f.path.clone()
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "      environment_file: {}", files.join(", "));
+    }
     if let Some(r) = readiness {
         let _ = writeln!(
             out,
             "      readiness={r} (timeout {} s)",
             p.readiness_timeout
         );
+    }
+    liveness_lines(out, &p.liveness);
+}
+
+/// corral's liveness options, when any is set.
+fn liveness_lines(out: &mut String, lv: &corral_config::Liveness) {
+    let s = |d: std::time::Duration| format!("{} s", d.as_secs_f64());
+    if let Some(h) = &lv.healthcheck {
+        let _ = writeln!(
+            out,
+            "      healthcheck={} (interval {}, timeout {}, retries {}, start period {})",
+            h.probe.label(),
+            s(h.interval),
+            s(h.timeout),
+            h.retries,
+            s(h.start_period)
+        );
+    }
+    let mut parts = Vec::new();
+    if let Some(w) = lv.watchdogsecs {
+        parts.push(format!("watchdogsecs={}", w.as_secs_f64()));
+    }
+    if let Some(m) = lv.max_memory {
+        parts.push(format!("max_memory={m} bytes"));
+    }
+    if let Some(l) = lv.max_lifetime {
+        parts.push(format!(
+            "max_lifetime={} (+ up to {} jitter)",
+            s(l),
+            s(lv.max_lifetime_jitter)
+        ));
+    }
+    if let Some(b) = lv.backoff_max {
+        parts.push(format!("backoff_max={}", s(b)));
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(out, "      {}", parts.join(" "));
     }
 }
 
@@ -168,13 +255,22 @@ fn config_lines(out: &mut String, c: &Config) {
     for u in &c.unix_http_servers {
         let _ = writeln!(
             out,
-            "  [{}] unix://{} chmod={:04o}",
-            u.section, u.file, u.chmod
+            "  [{}] unix://{} chmod={:04o}{}",
+            u.section,
+            u.file,
+            u.chmod,
+            users(u.username.as_deref(), u.readonly_username.as_deref())
         );
     }
     for i in &c.inet_http_servers {
         let host = if i.host.is_empty() { "*" } else { &i.host };
-        let _ = writeln!(out, "  [{}] http://{host}:{}", i.section, i.port);
+        let _ = writeln!(
+            out,
+            "  [{}] http://{host}:{}{}",
+            i.section,
+            i.port,
+            users(i.username.as_deref(), i.readonly_username.as_deref())
+        );
     }
     let _ = writeln!(out, "groups (in start order):");
     if c.groups.is_empty() {
@@ -194,6 +290,24 @@ fn config_lines(out: &mut String, c: &Config) {
             process_lines(out, p);
         }
     }
+    let graph = corral_config::deps::Graph::of(c);
+    if !graph.is_trivial() {
+        // corral: what depends_on= makes of the order.
+        let _ = writeln!(out, "start order (depends_on, then priority):");
+        for (i, name) in graph.start_order().iter().enumerate() {
+            let deps: Vec<String> = graph
+                .depends_on(name)
+                .iter()
+                .map(|d| format!("{} ({})", d.program, d.condition.word()))
+                .collect();
+            let after = if deps.is_empty() {
+                String::new()
+            } else {
+                format!(" after {}", deps.join(", "))
+            };
+            let _ = writeln!(out, "  {}. {name}{after}", i + 1);
+        }
+    }
     if !c.sockets.is_empty() {
         let _ = writeln!(out, "sockets:");
         for s in &c.sockets {
@@ -208,18 +322,126 @@ fn config_lines(out: &mut String, c: &Config) {
                         .map(|o| format!(" owner={}", o.spec))
                         .unwrap_or_default()
                 ),
+                ListenAddress::Systemd { .. } => "passed by systemd (LISTEN_FDS)".to_string(),
             };
             let _ = writeln!(out, "  {} {} {detail}", s.name, s.listen);
         }
     }
 }
 
+/// How many file descriptors corrald needs to run a configuration, planned from it (not
+/// discovered when a spawn fails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdNeed {
+    /// Processes in the configuration.
+    pub processes: u64,
+    /// What those processes hold in corrald: their pipe ends, log files, notify sockets.
+    pub for_processes: u64,
+    /// corrald's own: standard streams, main log, event loop, state file, the 65 low
+    /// descriptors reserved for spawning (sys/spawn.rs), HTTP servers, listening sockets,
+    /// and room for connections and the spawns, probes and rolling replacements in
+    /// progress.
+    pub own: u64,
+}
+
+/// corrald's own descriptors besides servers and sockets (about 80 when idle, 65 of them
+/// the spawn slots), with room for connections and work in progress.
+const OWN_FDS: u64 = 128;
+
+impl FdNeed {
+    pub fn total(&self) -> u64 {
+        self.for_processes + self.own
+    }
+
+    /// The warning when the hard limit `hard` cannot hold them.
+    pub fn shortage(&self, hard: u64) -> Option<String> {
+        let total = self.total();
+        (hard != libc::RLIM_INFINITY && total > hard).then(|| {
+            format!(
+                "this configuration needs about {total} file descriptors but the hard limit \
+                 (RLIMIT_NOFILE) is {hard}: processes beyond the limit will fail to spawn \
+                 with 'too many open files'. Raise the hard limit before corrald starts: \
+                 `ulimit -Hn {total}` in the shell that starts it (as root), or \
+                 `LimitNOFILE={total}` in its systemd unit"
+            )
+        })
+    }
+}
+
+/// The descriptors one process holds in corrald while it runs.
+fn process_fds(p: &ProcessConfig) -> u64 {
+    let separate_stderr = !p.redirect_stderr || p.is_listener;
+    let logs = [&p.stdout, &p.stderr]
+        .iter()
+        .filter(|c| !matches!(c.logfile, LogFile::None))
+        .count() as u64;
+    // stdin's write end, stdout's read end, stderr's if it has its own pipe, the log
+    // files, the sd_notify socket.
+    2 + u64::from(separate_stderr) + logs + u64::from(matches!(p.readiness, Readiness::Notify))
+}
+
+/// The descriptors `c` needs (see [`FdNeed`]).
+pub fn fd_need(c: &Config) -> FdNeed {
+    let procs = c.groups.iter().flat_map(|g| g.processes.iter());
+    let fcgi = c
+        .groups
+        .iter()
+        .filter(|g| matches!(g.kind, GroupKind::FastCgi(_)))
+        .count();
+    FdNeed {
+        processes: procs.clone().count() as u64,
+        for_processes: procs.map(process_fds).sum(),
+        own: OWN_FDS
+            + (c.unix_http_servers.len() + c.inet_http_servers.len() + c.sockets.len() + fcgi)
+                as u64,
+    }
+}
+
+/// A limit as a number ("unlimited" for RLIM_INFINITY).
+pub fn limit_text(n: u64) -> String {
+    if n == libc::RLIM_INFINITY {
+        "unlimited".into()
+    } else {
+        n.to_string()
+    }
+}
+
+/// The descriptor figure of the report, and the warning if the hard limit is too low.
+fn fd_lines(out: &mut String, c: &Config) {
+    let need = fd_need(c);
+    let (soft, hard) = crate::sys::getrlimit(libc::RLIMIT_NOFILE).unwrap_or((0, 0));
+    let _ = writeln!(
+        out,
+        "file descriptors: about {} needed ({} for {} processes, {} for corrald itself); \
+         limit here: {} (soft {}; corrald raises its own to the hard limit)",
+        need.total(),
+        need.for_processes,
+        need.processes,
+        need.own,
+        limit_text(hard),
+        limit_text(soft),
+    );
+    if let Some(w) = need.shortage(hard) {
+        let _ = writeln!(out, "  warning: {w}");
+    }
+}
+
 /// The human report.
+/// Who may use a server: its users, and who may only look.
+fn users(full: Option<&str>, readonly: Option<&str>) -> String {
+    match (full, readonly) {
+        (None, _) => " (no credentials: anyone who connects)".to_string(),
+        (Some(f), None) => format!(" (user {f:?})"),
+        (Some(f), Some(r)) => format!(" (user {f:?}; read-only user {r:?})"),
+    }
+}
+
 fn summary(path: &str, loaded: &Loaded) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "corrald --check -c {path}");
     if let Some(c) = &loaded.config {
         config_lines(&mut out, c);
+        fd_lines(&mut out, c);
         if !c.warnings.is_empty() {
             let _ = writeln!(out, "warnings (supervisord would log these):");
             for w in &c.warnings {

@@ -8,13 +8,18 @@
 //! (global serial and pool serial), and re-queues an event at the head when a listener
 //! rejects it or dies while busy.
 //!
-//! Costs nothing when unused: without pools, `publish` returns at once, and the TICK timer
-//! only runs while some pool subscribes to TICK events.
+//! Costs nothing when unused: without pools or subscribers, `publish` returns at once, and
+//! the TICK timer only runs while some pool subscribes to TICK events.
+//!
+//! Inside the daemon, [`EventBus::subscribe`] gives a lightweight [`Subscription`] (the
+//! JSON API's event stream uses it): every event its filter accepts, in order, through a
+//! bounded queue. A subscriber that falls behind by a whole queue is dropped (its
+//! subscription ends), never buffered without bound: it starts again from a snapshot.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -24,9 +29,10 @@ use tokio::task::JoinHandle;
 
 use corral_config::{GroupConfig, GroupKind, ProcessConfig};
 use corral_core::ProcessState;
+use corral_proto::listener::{self, Output, ProtocolError, State as ListenerState};
 
 use crate::logs::channel::{ChannelLog, undecodable};
-use crate::mainlog;
+use crate::logs::mainlog;
 use crate::sys;
 
 /// One event, with what its payload needs.
@@ -67,12 +73,42 @@ pub enum Event {
     },
     ProcessGroupAdded(String),
     ProcessGroupRemoved(String),
+    /// corral, internal: a program was scaled at run time (for the JSON API's event stream;
+    /// no listener can subscribe to it).
+    GroupScaled {
+        group: String,
+        processes: u32,
+    },
+    /// An event that was waiting in a pool when corrald upgraded itself in place, as it
+    /// will be sent: only its name and payload travel.
+    Restored {
+        type_name: String,
+        payload: String,
+    },
+    /// corral: a health check or the watchdog found the process healthy or unhealthy.
+    ProcessHealth {
+        name: String,
+        group: String,
+        pid: i32,
+        healthy: bool,
+        text: String,
+    },
+    /// corral: a process is being recycled (`max_memory`, `max_lifetime`).
+    ProcessRecycled {
+        name: String,
+        group: String,
+        pid: i32,
+        reason: &'static str,
+        text: String,
+    },
 }
 
 impl Event {
     /// The concrete type name (`PROCESS_STATE_RUNNING`).
     pub fn type_name(&self) -> String {
         match self {
+            Event::Restored { type_name, .. } => type_name.clone(),
+            Event::GroupScaled { .. } => "CORRAL_GROUP_SCALED".to_string(),
             Event::ProcessState { to, .. } => format!("PROCESS_STATE_{}", to.name()),
             Event::ProcessLog { channel, .. } => format!("PROCESS_LOG_{}", channel.to_uppercase()),
             Event::ProcessCommunication { channel, .. } => {
@@ -84,13 +120,24 @@ impl Event {
             Event::Tick { period, .. } => format!("TICK_{period}"),
             Event::ProcessGroupAdded(_) => "PROCESS_GROUP_ADDED".into(),
             Event::ProcessGroupRemoved(_) => "PROCESS_GROUP_REMOVED".into(),
+            Event::ProcessHealth { healthy: true, .. } => "PROCESS_HEALTH_HEALTHY".into(),
+            Event::ProcessHealth { healthy: false, .. } => "PROCESS_HEALTH_UNHEALTHY".into(),
+            Event::ProcessRecycled { .. } => "PROCESS_RECYCLED".into(),
         }
     }
 
     /// Whether a subscription to `subscribed` (concrete or abstract) covers this event
     /// (supervisord checks `isinstance` against the class hierarchy).
+    /// corral's own events match only their exact name, never `EVENT`: a listener written
+    /// for supervisord sees nothing new.
     pub fn matches(&self, subscribed: &str) -> bool {
         let concrete = self.type_name();
+        if matches!(
+            self,
+            Event::ProcessHealth { .. } | Event::ProcessRecycled { .. }
+        ) {
+            return subscribed == concrete;
+        }
         if subscribed == "EVENT" || subscribed == concrete {
             return true;
         }
@@ -101,7 +148,12 @@ impl Event {
             Event::SupervisorRunning | Event::SupervisorStopping => "SUPERVISOR_STATE_CHANGE",
             Event::Tick { .. } => "TICK",
             Event::ProcessGroupAdded(_) | Event::ProcessGroupRemoved(_) => "PROCESS_GROUP",
-            Event::RemoteCommunication { .. } => return false,
+            // Restored events sit in a pool's buffer only: nothing subscribes anew.
+            Event::RemoteCommunication { .. }
+            | Event::ProcessHealth { .. }
+            | Event::ProcessRecycled { .. }
+            | Event::Restored { .. }
+            | Event::GroupScaled { .. } => return false,
         };
         subscribed == parent
     }
@@ -109,6 +161,10 @@ impl Event {
     /// The payload text, byte for byte what supervisord sends.
     pub fn payload(&self) -> String {
         match self {
+            Event::Restored { payload, .. } => payload.clone(),
+            Event::GroupScaled { group, processes } => {
+                format!("groupname:{group} processes:{processes}")
+            }
             Event::ProcessState {
                 name,
                 group,
@@ -163,6 +219,22 @@ impl Event {
             Event::ProcessGroupAdded(g) | Event::ProcessGroupRemoved(g) => {
                 format!("groupname:{g}\n")
             }
+            // corral's: supervisord's header style, then the reason as the body (as
+            // PROCESS_LOG carries its data), which childutils.eventdata splits off.
+            Event::ProcessHealth {
+                name,
+                group,
+                pid,
+                text,
+                ..
+            } => format!("processname:{name} groupname:{group} pid:{pid}\n{text}"),
+            Event::ProcessRecycled {
+                name,
+                group,
+                pid,
+                reason,
+                text,
+            } => format!("processname:{name} groupname:{group} pid:{pid} reason:{reason}\n{text}"),
         }
     }
 }
@@ -175,31 +247,15 @@ struct Queued {
     event: Rc<Event>,
 }
 
-/// supervisord's `EventListenerStates`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ListenerState {
-    Ready,
-    Busy,
-    Acknowledged,
-    Unknown,
-}
-
-impl ListenerState {
-    fn name(self) -> &'static str {
-        match self {
-            ListenerState::Ready => "READY",
-            ListenerState::Busy => "BUSY",
-            ListenerState::Acknowledged => "ACKNOWLEDGED",
-            ListenerState::Unknown => "UNKNOWN",
-        }
-    }
-}
-
 /// One listener process of a pool.
 struct Listener {
     name: String,
     pid: i32,
-    state: ListenerState,
+    /// The number of the stdout pipe its reader holds (for an upgrade's handover).
+    stdout_fd: std::os::fd::RawFd,
+    /// Its protocol state and unread output (supervisord's `listener_state` and
+    /// `state_buffer`).
+    protocol: listener::Parser,
     /// RUNNING per its own state events (supervisord only sends to RUNNING listeners).
     running: bool,
     stdin: Rc<AsyncFd<OwnedFd>>,
@@ -208,6 +264,8 @@ struct Listener {
 
 struct Pool {
     name: String,
+    /// Handed over by the corrald this one replaced, until its listeners are back.
+    restored: RefCell<Vec<ListenerExport>>,
     events: Vec<String>,
     buffer_size: usize,
     buffer: RefCell<VecDeque<Queued>>,
@@ -215,8 +273,33 @@ struct Pool {
     listeners: RefCell<Vec<Listener>>,
 }
 
+/// An in-daemon subscriber: its filter and its queue.
+struct Subscriber {
+    wants: Box<dyn Fn(&Event) -> bool>,
+    tx: tokio::sync::mpsc::Sender<Rc<Event>>,
+}
+
+/// What [`EventBus::subscribe`] returns: the accepted events, in order, until the bus drops
+/// the subscriber (its queue was full) or the subscription is dropped.
+pub struct Subscription {
+    rx: tokio::sync::mpsc::Receiver<Rc<Event>>,
+}
+
+impl Subscription {
+    /// The next event; `None` once the bus dropped this subscriber for being too slow.
+    pub async fn recv(&mut self) -> Option<Rc<Event>> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is queued.
+    pub fn try_recv(&mut self) -> Option<Rc<Event>> {
+        self.rx.try_recv().ok()
+    }
+}
+
 /// The event bus: every event in the daemon goes through [`EventBus::publish`].
 pub struct EventBus {
+    subscribers: RefCell<Vec<Subscriber>>,
     identifier: RefCell<String>,
     pools: RefCell<Vec<Rc<Pool>>>,
     serial: Cell<u64>,
@@ -224,17 +307,87 @@ pub struct EventBus {
     me: RefCell<std::rc::Weak<EventBus>>,
     /// Woken whenever a listener finishes an event (for draining at shutdown).
     progress: tokio::sync::Notify,
+    /// Pools handed over by an upgrade, until their groups are created again.
+    restored: RefCell<Vec<PoolExport>>,
+}
+
+/// The event system's part of an in-place upgrade (see `crate::upgrade`).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct EventsExport {
+    pub serial: u64,
+    pub pools: Vec<PoolExport>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct PoolExport {
+    pub name: String,
+    pub serial: u64,
+    pub buffer: Vec<QueuedExport>,
+    pub listeners: Vec<ListenerExport>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct QueuedExport {
+    pub serial: u64,
+    pub pool_serial: u64,
+    pub type_name: String,
+    pub payload: String,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ListenerExport {
+    pub name: String,
+    pub pid: i32,
+    pub protocol: listener::Parser,
+    pub running: bool,
+    pub current: Option<QueuedExport>,
+    pub stdin: std::os::fd::RawFd,
+    pub stdout: std::os::fd::RawFd,
+}
+
+impl EventsExport {
+    /// Every descriptor it names.
+    pub fn descriptors(&self) -> Vec<std::os::fd::RawFd> {
+        self.pools
+            .iter()
+            .flat_map(|p| p.listeners.iter().flat_map(|l| [l.stdin, l.stdout]))
+            .collect()
+    }
+}
+
+impl Queued {
+    fn export(&self) -> QueuedExport {
+        QueuedExport {
+            serial: self.serial,
+            pool_serial: self.pool_serial,
+            type_name: self.event.type_name(),
+            payload: self.event.payload(),
+        }
+    }
+
+    fn import(q: QueuedExport) -> Queued {
+        Queued {
+            serial: q.serial,
+            pool_serial: q.pool_serial,
+            event: Rc::new(Event::Restored {
+                type_name: q.type_name,
+                payload: q.payload,
+            }),
+        }
+    }
 }
 
 impl EventBus {
     pub fn new(identifier: &str) -> Rc<EventBus> {
         let bus = Rc::new(EventBus {
+            subscribers: RefCell::new(Vec::new()),
             identifier: RefCell::new(identifier.to_string()),
             pools: RefCell::new(Vec::new()),
             serial: Cell::new(0),
             ticker: RefCell::new(None),
             me: RefCell::new(std::rc::Weak::new()),
             progress: tokio::sync::Notify::new(),
+            restored: RefCell::new(Vec::new()),
         });
         *bus.me.borrow_mut() = Rc::downgrade(&bus);
         bus
@@ -248,16 +401,134 @@ impl EventBus {
     /// collecting its events.
     pub fn add_group(&self, group: &GroupConfig) {
         if let GroupKind::EventListener(p) = &group.kind {
+            // After an upgrade: the pool's buffer, numbering and listeners as they were.
+            let restored = {
+                let mut r = self.restored.borrow_mut();
+                r.iter()
+                    .position(|p| p.name == group.name)
+                    .map(|i| r.remove(i))
+            };
+            let (buffer, serial, listeners) = match restored {
+                Some(r) => (
+                    r.buffer.into_iter().map(Queued::import).collect(),
+                    r.serial,
+                    r.listeners,
+                ),
+                None => (VecDeque::new(), 0, Vec::new()),
+            };
             self.pools.borrow_mut().push(Rc::new(Pool {
                 name: group.name.clone(),
+                restored: RefCell::new(listeners),
                 events: p.events.clone(),
                 buffer_size: p.buffer_size.max(1),
-                buffer: RefCell::new(VecDeque::new()),
-                serial: Cell::new(0),
+                buffer: RefCell::new(buffer),
+                serial: Cell::new(serial),
                 listeners: RefCell::new(Vec::new()),
             }));
             self.update_ticker();
         }
+    }
+
+    /// An upgrade's handover: every pool's buffer and numbering, every listener's protocol
+    /// state, the event it holds and its pipes.
+    pub fn export(&self) -> EventsExport {
+        EventsExport {
+            serial: self.serial.get(),
+            pools: self
+                .pools
+                .borrow()
+                .iter()
+                .map(|p| PoolExport {
+                    name: p.name.clone(),
+                    serial: p.serial.get(),
+                    buffer: p.buffer.borrow().iter().map(Queued::export).collect(),
+                    listeners: p
+                        .listeners
+                        .borrow()
+                        .iter()
+                        .map(|l| ListenerExport {
+                            name: l.name.clone(),
+                            pid: l.pid,
+                            protocol: l.protocol.clone(),
+                            running: l.running,
+                            current: l.current.as_ref().map(Queued::export),
+                            stdin: l.stdin.as_raw_fd(),
+                            stdout: l.stdout_fd,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Take over what an upgraded corrald handed over; its pools come back as their groups
+    /// are created again, and their listeners as their processes are restored.
+    pub fn restore(&self, export: EventsExport) {
+        self.serial.set(export.serial);
+        *self.restored.borrow_mut() = export.pools;
+    }
+
+    /// Every listener that was handed over and not taken back (its process is gone) is
+    /// forgotten, its pipes closed; an event it held goes back to its pool.
+    pub fn reattach_done(&self) {
+        self.restored.borrow_mut().clear();
+        for pool in self.pools.borrow().iter() {
+            let left: Vec<ListenerExport> = pool.restored.borrow_mut().drain(..).collect();
+            for l in left {
+                for fd in [l.stdin, l.stdout] {
+                    drop(crate::sys::handover::adopt_inherited(fd));
+                }
+                if let Some(q) = l.current {
+                    self.accept(pool, Queued::import(q), true);
+                }
+            }
+            self.dispatch(pool);
+        }
+    }
+
+    /// A listener process restored after an upgrade: its protocol state, held event and
+    /// pipes as they were. `None` if nothing was handed over for it.
+    pub fn reattach_listener(
+        &self,
+        cfg: &ProcessConfig,
+        pid: i32,
+        log: Rc<RefCell<ChannelLog>>,
+    ) -> Option<JoinHandle<()>> {
+        let pool = self
+            .pools
+            .borrow()
+            .iter()
+            .find(|p| p.name == cfg.group)
+            .cloned()?;
+        let l = {
+            let mut r = pool.restored.borrow_mut();
+            let i = r.iter().position(|l| l.name == cfg.name && l.pid == pid)?;
+            r.remove(i)
+        };
+        let stdin = crate::sys::handover::adopt_inherited(l.stdin);
+        let stdout = crate::sys::handover::adopt_inherited(l.stdout);
+        let (Ok(stdin), Ok(stdout)) = (stdin, stdout) else {
+            mainlog::error(format!(
+                "upgrade: the pipes of listener '{}' were not handed over",
+                cfg.name
+            ));
+            return None;
+        };
+        let _ = sys::set_nonblocking(&stdout, true);
+        Some(self.listen(
+            pool,
+            Listener {
+                name: l.name,
+                pid,
+                stdout_fd: stdout.as_raw_fd(),
+                protocol: l.protocol,
+                running: l.running,
+                stdin: Rc::new(sys::async_writer(stdin).ok()?),
+                current: l.current.map(Queued::import),
+            },
+            stdout,
+            log,
+        ))
     }
 
     /// Whether the pool `name` has nothing buffered and no listener busy with an event.
@@ -268,11 +539,13 @@ impl EventBus {
             .filter(|p| p.name == name)
             .all(|p| {
                 let listeners = p.listeners.borrow();
-                let busy = listeners.iter().any(|l| l.state == ListenerState::Busy);
+                let busy = listeners
+                    .iter()
+                    .any(|l| l.protocol.state() == ListenerState::Busy);
                 // Buffered events only count if some listener could still take them.
                 let can_take = listeners
                     .iter()
-                    .any(|l| l.running && l.state != ListenerState::Unknown);
+                    .any(|l| l.running && l.protocol.state() != ListenerState::Unknown);
                 !busy && (p.buffer.borrow().is_empty() || !can_take)
             })
     }
@@ -295,8 +568,58 @@ impl EventBus {
         self.update_ticker();
     }
 
-    /// Hand an event to every pool subscribed to it.
+    /// Subscribe to the events `wants` accepts, with a queue of `capacity` events. The
+    /// subscriber gets every such event published from now on, in order; if its queue is
+    /// full when one is published, it is dropped (logged), and its `recv` returns `None`
+    /// once it has read what was queued.
+    pub fn subscribe(
+        &self,
+        capacity: usize,
+        wants: impl Fn(&Event) -> bool + 'static,
+    ) -> Subscription {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        self.subscribers.borrow_mut().push(Subscriber {
+            wants: Box::new(wants),
+            tx,
+        });
+        Subscription { rx }
+    }
+
+    /// How many in-daemon subscribers there are.
+    #[cfg(test)]
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.borrow().len()
+    }
+
+    fn fan_out(&self, event: &Event) {
+        let mut shared: Option<Rc<Event>> = None;
+        self.subscribers.borrow_mut().retain(|s| {
+            if s.tx.is_closed() {
+                return false;
+            }
+            if !(s.wants)(event) {
+                return true;
+            }
+            let ev = shared.get_or_insert_with(|| Rc::new(event.clone())).clone();
+            match s.tx.try_send(ev) {
+                Ok(()) => true,
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                    mainlog::warn(format!(
+                        "event stream subscriber dropped: it fell {} events behind",
+                        s.tx.max_capacity()
+                    ));
+                    false
+                }
+            }
+        });
+    }
+
+    /// Hand an event to every pool subscribed to it, and to every in-daemon subscriber.
     pub fn publish(&self, event: Event) {
+        if !self.subscribers.borrow().is_empty() {
+            self.fan_out(&event);
+        }
         if self.pools.borrow().is_empty() {
             return;
         }
@@ -379,7 +702,7 @@ impl EventBus {
             let mut listeners = pool.listeners.borrow_mut();
             let Some(l) = listeners
                 .iter_mut()
-                .find(|l| l.running && l.state == ListenerState::Ready)
+                .find(|l| l.running && l.protocol.state() == ListenerState::Ready)
             else {
                 pool.buffer.borrow_mut().push_front(q);
                 return;
@@ -399,7 +722,8 @@ impl EventBus {
             match write_now(&l.stdin, envelope.as_bytes()) {
                 Ok(()) => {
                     mainlog::debug(format!("event {} sent to listener {}", q.serial, l.name));
-                    set_state(l, ListenerState::Busy);
+                    l.protocol.event_sent();
+                    log_transition(&l.name, ListenerState::Ready, ListenerState::Busy);
                     l.current = Some(q);
                 }
                 Err(_) => {
@@ -431,27 +755,48 @@ impl EventBus {
             .iter()
             .find(|p| p.name == cfg.group)
             .cloned();
-        let name = cfg.name.clone();
+        let (Some(pool), Ok(stdin)) = (pool, sys::async_writer(stdin)) else {
+            return tokio::task::spawn_local(async {});
+        };
+        self.listen(
+            pool,
+            Listener {
+                name: cfg.name.clone(),
+                pid,
+                stdout_fd: stdout.as_raw_fd(),
+                protocol: listener::Parser::new(),
+                running: false,
+                stdin: Rc::new(stdin),
+                current: None,
+            },
+            stdout,
+            log,
+        )
+    }
+
+    /// Register `listener` in `pool` and read its protocol from `stdout` until it closes.
+    fn listen(
+        &self,
+        pool: Rc<Pool>,
+        listener: Listener,
+        stdout: OwnedFd,
+        log: Rc<RefCell<ChannelLog>>,
+    ) -> JoinHandle<()> {
+        let (name, pid) = (listener.name.clone(), listener.pid);
         let bus = self.me.borrow().upgrade();
-        let stdin = sys::async_writer(stdin).map(Rc::new);
         // Register now, not in the task: the process may turn RUNNING before the task runs.
-        if let (Some(pool), Ok(stdin)) = (&pool, stdin) {
+        {
             let mut ls = pool.listeners.borrow_mut();
             ls.retain(|l| l.name != name);
-            ls.push(Listener {
-                name: name.clone(),
-                pid,
-                state: ListenerState::Acknowledged,
-                running: false,
-                stdin,
-                current: None,
-            });
+            ls.push(listener);
         }
         tokio::task::spawn_local(async move {
-            let (Some(pool), Some(bus)) = (pool, bus) else {
+            let Some(bus) = bus else {
                 return;
             };
+            let raw = stdout.as_raw_fd();
             read_protocol(&bus, &pool, &name, pid, stdout, log).await;
+            crate::logs::log_stopped_monitoring(raw, "PEventListenerDispatcher", &name, "stdout");
             // stdout closed: the listener is gone; an event it held is rejected.
             let held = {
                 let mut ls = pool.listeners.borrow_mut();
@@ -487,18 +832,12 @@ impl EventBus {
     }
 }
 
-fn set_state(l: &mut Listener, state: ListenerState) {
-    mainlog::debug(format!(
-        "{}: {} -> {}",
-        l.name,
-        l.state.name(),
-        state.name()
-    ));
-    l.state = state;
-    if state == ListenerState::Unknown {
+/// supervisord's `_change_listener_state` log lines.
+fn log_transition(name: &str, from: ListenerState, to: ListenerState) {
+    mainlog::debug(format!("{}: {} -> {}", name, from.name(), to.name()));
+    if to == ListenerState::Unknown {
         mainlog::warn(format!(
-            "{}: has entered the UNKNOWN state and will no longer receive events, this usually indicates the process violated the eventlistener protocol",
-            l.name
+            "{name}: has entered the UNKNOWN state and will no longer receive events, this usually indicates the process violated the eventlistener protocol"
         ));
     }
 }
@@ -553,9 +892,6 @@ async fn read_protocol(
     let Ok(afd) = sys::async_fd(stdout, Interest::READABLE) else {
         return;
     };
-    let mut state_buf: Vec<u8> = Vec::new();
-    let mut result_len: Option<usize> = None;
-    let mut result: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let Ok(mut guard) = afd.readable().await else {
@@ -573,126 +909,127 @@ async fn read_protocol(
         let data = &buf[..n];
         // Logged (and shown in the main log at debug level) as any output is.
         log.borrow_mut().record(data);
-        state_buf.extend_from_slice(data);
-        handle_state(
-            bus,
-            pool,
-            name,
-            pid,
-            &mut state_buf,
-            &mut result_len,
-            &mut result,
-        );
+        handle_state(bus, pool, name, pid, data);
         bus.dispatch(pool);
     }
 }
 
-/// supervisord's `handle_listener_state_change`, as a loop.
-fn handle_state(
-    bus: &EventBus,
-    pool: &Rc<Pool>,
-    name: &str,
-    pid: i32,
-    state_buf: &mut Vec<u8>,
-    result_len: &mut Option<usize>,
-    result: &mut Vec<u8>,
-) {
-    const READY: &[u8] = b"READY\n";
+/// supervisord's `handle_listener_state_change`: the listener's output goes through its
+/// protocol parser (`corral_proto::listener`), and the daemon acts on what it said.
+fn handle_state(bus: &EventBus, pool: &Rc<Pool>, name: &str, pid: i32, data: &[u8]) {
+    let mut ls = pool.listeners.borrow_mut();
+    let Some(l) = ls.iter_mut().find(|l| l.name == name && l.pid == pid) else {
+        return;
+    };
+    l.protocol.feed(data);
+    // An event the listener rejected goes back to the head of the buffer.
+    let mut rejected = None;
     loop {
-        if state_buf.is_empty() {
-            return;
-        }
-        let mut ls = pool.listeners.borrow_mut();
-        let Some(l) = ls.iter_mut().find(|l| l.name == name && l.pid == pid) else {
-            return;
+        let before = l.protocol.state();
+        let Some(output) = l.protocol.next_output() else {
+            break;
         };
-        match l.state {
-            ListenerState::Unknown => {
-                state_buf.clear();
-                return;
-            }
-            ListenerState::Acknowledged => {
-                if state_buf.len() < READY.len() {
-                    return;
-                }
-                if state_buf.starts_with(READY) {
-                    set_state(l, ListenerState::Ready);
-                    state_buf.drain(..READY.len());
-                    l.current = None;
-                } else {
-                    set_state(l, ListenerState::Unknown);
-                    state_buf.clear();
-                    l.current = None;
-                    return;
-                }
-            }
-            ListenerState::Ready => {
-                // Spurious output: supervisord is strict about it.
-                set_state(l, ListenerState::Unknown);
-                state_buf.clear();
-                l.current = None;
-                return;
-            }
-            ListenerState::Busy => match *result_len {
-                None => {
-                    let Some(pos) = state_buf.iter().position(|b| *b == b'\n') else {
-                        return;
-                    };
-                    let line: Vec<u8> = state_buf.drain(..=pos).collect();
-                    let line = &line[..line.len() - 1];
-                    let len = line
-                        .strip_prefix(b"RESULT ")
-                        .and_then(|n| std::str::from_utf8(n).ok())
-                        .and_then(|n| n.trim().parse::<usize>().ok());
-                    match len {
-                        Some(n) => *result_len = Some(n),
-                        None => {
-                            mainlog::warn(format!(
-                                "{}: bad result line: '{}'",
-                                name,
-                                String::from_utf8_lossy(line)
-                            ));
-                            set_state(l, ListenerState::Unknown);
-                            state_buf.clear();
-                            if let Some(q) = l.current.take() {
-                                drop(ls);
-                                bus.accept(pool, q, true);
-                            }
-                            return;
-                        }
-                    }
-                }
-                Some(n) => {
-                    let need = n - result.len();
-                    let take = need.min(state_buf.len());
-                    result.extend(state_buf.drain(..take));
-                    if result.len() < n {
-                        return;
-                    }
-                    let ok = result.as_slice() == b"OK";
-                    result.clear();
-                    *result_len = None;
-                    let current = l.current.take();
-                    set_state(l, ListenerState::Acknowledged);
-                    bus.progress.notify_waiters();
-                    if ok {
-                        mainlog::debug(format!("{name}: event was processed"));
-                    } else {
-                        mainlog::warn(format!("{name}: event was rejected"));
-                        if let Some(q) = current {
-                            drop(ls);
-                            bus.accept(pool, q, true);
-                        }
-                    }
-                }
-            },
+        if let Output::Garbage(ProtocolError::BadResultLine(line)) = &output {
+            mainlog::warn(format!(
+                "{}: bad result line: '{}'",
+                name,
+                String::from_utf8_lossy(line)
+            ));
         }
+        log_transition(name, before, l.protocol.state());
+        match output {
+            Output::Ready => l.current = None,
+            Output::Result(body) => {
+                let current = l.current.take();
+                bus.progress.notify_waiters();
+                if body == b"OK" {
+                    mainlog::debug(format!("{name}: event was processed"));
+                } else {
+                    mainlog::warn(format!("{name}: event was rejected"));
+                    rejected = rejected.or(current);
+                }
+            }
+            Output::Garbage(e) => {
+                let current = l.current.take();
+                if matches!(e, ProtocolError::BadResultLine(_)) {
+                    rejected = rejected.or(current);
+                }
+            }
+        }
+    }
+    drop(ls);
+    if let Some(q) = rejected {
+        bus.accept(pool, q, true);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state(name: &str, to: ProcessState) -> Event {
+        Event::ProcessState {
+            name: name.into(),
+            group: name.into(),
+            from: ProcessState::Stopped,
+            to,
+            expected: true,
+            pid: None,
+            tries: 0,
+        }
+    }
+
+    #[test]
+    fn subscribers_get_what_they_want_in_order() {
+        let bus = EventBus::new("t");
+        let mut all = bus.subscribe(8, |_| true);
+        let mut states = bus.subscribe(8, |e| matches!(e, Event::ProcessState { .. }));
+        bus.publish(state("a", ProcessState::Starting));
+        bus.publish(Event::ProcessGroupAdded("g".into()));
+        bus.publish(state("a", ProcessState::Running));
+        let names = |s: &mut Subscription| {
+            std::iter::from_fn(|| s.try_recv())
+                .map(|e| e.type_name())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(&mut all),
+            [
+                "PROCESS_STATE_STARTING",
+                "PROCESS_GROUP_ADDED",
+                "PROCESS_STATE_RUNNING"
+            ]
+        );
+        assert_eq!(
+            names(&mut states),
+            ["PROCESS_STATE_STARTING", "PROCESS_STATE_RUNNING"]
+        );
+    }
+
+    #[test]
+    fn a_slow_subscriber_is_dropped_not_buffered() {
+        let bus = EventBus::new("t");
+        let mut slow = bus.subscribe(2, |_| true);
+        let mut fast = bus.subscribe(100, |_| true);
+        for _ in 0..5 {
+            bus.publish(state("a", ProcessState::Starting));
+        }
+        assert_eq!(bus.subscriber_count(), 1, "the slow one is gone");
+        // It reads what was queued, then its subscription ends.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert!(slow.recv().await.is_some());
+            assert!(slow.recv().await.is_some());
+            assert!(slow.recv().await.is_none());
+        });
+        assert_eq!(std::iter::from_fn(|| fast.try_recv()).count(), 5);
+        // A dropped subscription is forgotten at the next event.
+        drop(fast);
+        bus.publish(state("a", ProcessState::Running));
+        assert_eq!(bus.subscriber_count(), 0);
+    }
 
     #[test]
     fn payloads_match_supervisord() {
@@ -749,5 +1086,43 @@ mod tests {
             Event::ProcessGroupAdded("g".into()).payload(),
             "groupname:g\n"
         );
+    }
+
+    #[test]
+    fn corral_events_go_only_to_listeners_that_name_them() {
+        let e = Event::ProcessHealth {
+            name: "web_1".into(),
+            group: "web".into(),
+            pid: 42,
+            healthy: false,
+            text: "unhealthy: tcp://127.0.0.1:8000: connection refused (3 in a row)".into(),
+        };
+        assert_eq!(e.type_name(), "PROCESS_HEALTH_UNHEALTHY");
+        assert_eq!(
+            e.payload(),
+            "processname:web_1 groupname:web pid:42\nunhealthy: tcp://127.0.0.1:8000: connection refused (3 in a row)"
+        );
+        assert!(e.matches("PROCESS_HEALTH_UNHEALTHY"));
+        for other in [
+            "EVENT",
+            "PROCESS_STATE",
+            "PROCESS_HEALTH_HEALTHY",
+            "PROCESS_HEALTH",
+        ] {
+            assert!(!e.matches(other), "{other}");
+        }
+        let r = Event::ProcessRecycled {
+            name: "w".into(),
+            group: "w".into(),
+            pid: 7,
+            reason: "lifetime",
+            text: "max_lifetime 60 s reached".into(),
+        };
+        assert_eq!(r.type_name(), "PROCESS_RECYCLED");
+        assert_eq!(
+            r.payload(),
+            "processname:w groupname:w pid:7 reason:lifetime\nmax_lifetime 60 s reached"
+        );
+        assert!(r.matches("PROCESS_RECYCLED") && !r.matches("EVENT"));
     }
 }

@@ -5,16 +5,18 @@
 //! for children — in particular not `tokio::process`, whose own waiting would race this loop
 //! for the same statuses. Because corrald is a child subreaper, orphans of supervised trees
 //! are re-parented to us and end up here too; they are reaped and logged like supervisord's
-//! "reaped unknown pid".
+//! "reaped unknown pid". As a container's init (PID 1), every orphan of the namespace is
+//! re-parented to us: those are reaped the same way, logged at debug level only (a shell
+//! script's background jobs would fill the log otherwise).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use crate::mainlog;
+use crate::logs::mainlog;
 use crate::sys::{self, Pid};
 use corral_core::WaitStatus;
 
@@ -25,9 +27,12 @@ pub struct Exit {
     pub status: WaitStatus,
 }
 
+/// Where a long-lived owner takes exits; false when it is gone.
+pub type ExitSink = Box<dyn Fn(Exit) -> bool>;
+
 enum Route {
     /// A long-lived owner (a process task) that gets every exit of its pids.
-    Channel(mpsc::UnboundedSender<Exit>),
+    Channel(ExitSink),
     /// A one-off waiter (a probe command).
     Once(oneshot::Sender<WaitStatus>),
 }
@@ -36,6 +41,11 @@ enum Route {
 #[derive(Default)]
 pub struct Reaper {
     routes: RefCell<HashMap<Pid, Route>>,
+    /// While an upgrade hands the daemon over, exits stay unreaped (zombies keep their
+    /// status in the kernel) so that none is taken before the handover and lost with it.
+    frozen: std::cell::Cell<bool>,
+    /// Init mode: unknown pids are expected (any orphan of the namespace), not news.
+    init: Cell<bool>,
 }
 
 impl Reaper {
@@ -43,9 +53,15 @@ impl Reaper {
         Rc::new(Reaper::default())
     }
 
+    /// Init mode (corrald is the namespace's PID 1): reaping a pid nobody registered is
+    /// routine, and logged at debug level.
+    pub fn set_init(&self, on: bool) {
+        self.init.set(on);
+    }
+
     /// Route the exit of `pid` to `to`. Call right after forking, before yielding to the
     /// runtime: the reaper runs on the same thread, so it cannot see the exit first.
-    pub fn register(&self, pid: Pid, to: mpsc::UnboundedSender<Exit>) {
+    pub fn register(&self, pid: Pid, to: ExitSink) {
         self.routes.borrow_mut().insert(pid, Route::Channel(to));
     }
 
@@ -61,8 +77,22 @@ impl Reaper {
         rx
     }
 
+    /// Stop reaping until [`Reaper::thaw`] (an upgrade is being handed over).
+    pub fn freeze(&self) {
+        self.frozen.set(true);
+    }
+
+    /// Reap again, starting with what exited meanwhile.
+    pub fn thaw(&self) {
+        self.frozen.set(false);
+        self.reap_all();
+    }
+
     /// Reap everything that has exited and route it.
     pub fn reap_all(&self) {
+        if self.frozen.get() {
+            return;
+        }
         // Bounded, like supervisord's recursion guard, so a fork bomb can't pin us here;
         // SIGCHLD will wake us again for the rest.
         for _ in 0..10_000 {
@@ -83,7 +113,7 @@ impl Reaper {
         let route = self.routes.borrow_mut().remove(&pid);
         let delivered = match route {
             // A closed channel: its task is gone, so nobody knows this pid any more.
-            Some(Route::Channel(tx)) => tx.send(Exit { pid, status }).is_ok(),
+            Some(Route::Channel(to)) => to(Exit { pid, status }),
             Some(Route::Once(tx)) => {
                 let _ = tx.send(status);
                 true
@@ -91,7 +121,12 @@ impl Reaper {
             None => false,
         };
         if !delivered {
-            mainlog::info(format!("reaped unknown pid {pid} ({})", status.decode().1));
+            let msg = format!("reaped unknown pid {pid} ({})", status.decode().1);
+            if self.init.get() {
+                mainlog::debug(msg);
+            } else {
+                mainlog::info(msg);
+            }
         }
     }
 
@@ -106,11 +141,12 @@ impl Reaper {
                 return;
             }
         };
-        loop {
+        self.reap_all();
+        while sigchld.recv().await.is_some() {
             self.reap_all();
-            if sigchld.recv().await.is_none() {
-                return;
-            }
+            // supervisord logs each SIGCHLD its main loop handles, after that loop's reap
+            // (`Supervisor.handle_signal`); SIGCHLDs that arrive together are one, here too.
+            mainlog::debug("received SIGCHLD indicating a child quit");
         }
     }
 }

@@ -46,5 +46,20 @@ pub fn process_config(name: &str, command: &str) -> ProcessConfig {
         sockets: Vec::new(),
         readiness: Readiness::Startsecs,
         readiness_timeout: 60,
+        liveness: Default::default(),
+        stopsequence: Vec::new(),
+        depends_on: Vec::new(),
+        environment_files: Vec::new(),
+        shutdown_on_exit: false,
     }
+}
+
+/// Run `f` to completion on a `LocalSet` in a current-thread runtime, as corrald runs
+/// everything.
+pub fn local_set<F: std::future::Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&rt, f)
 }

@@ -3,6 +3,9 @@
 //!
 //! This binary holds a single test because it changes the process's TZ variable.
 
+// Setting TZ for the process under test needs `unsafe` (std::env::set_var, edition 2024).
+#![allow(unsafe_code)]
+
 mod common;
 
 use common::{PY_PRELUDE, Rng, py_str, python_with_supervisor, records, run_python, skip};
@@ -131,7 +134,7 @@ fn description_matches_supervisor_in_several_timezones() {
     );
     for tz in zones {
         // SAFETY: this test binary has this one test and no other threads reading the
-        // environment; format_stop_time calls tzset() to pick the change up.
+        // environment; local_time re-reads TZ when it changes.
         unsafe { std::env::set_var("TZ", tz) };
         let out = records(&run_python(&py, &script, &[("TZ", tz)]));
         assert_eq!(out.len(), cases.len());

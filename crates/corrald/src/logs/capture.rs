@@ -19,13 +19,17 @@
 //! - A child that fills the pipe faster than it is read (a flood) is read back to back,
 //!   [`YIELD_AFTER`] bytes at a time between yields, so other programs' work goes on.
 //!
+//! - A quiet pipe has no task at all: it waits in the [`Watcher`]'s epoll set, and a
+//!   reader task runs only while its child writes.
+//!
 //! Reads go through one buffer shared by every reader (corrald runs on one thread), so a
 //! thousand idle programs cost no buffers, and when nothing but the log file wants the
 //! output it is written from that buffer without a copy.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -142,107 +146,231 @@ fn coalesce(t: Instant) -> Instant {
     epoch + Duration::from_nanos(u64::try_from(rounded).unwrap_or(u64::MAX))
 }
 
-/// Read `fd` until EOF (every writer closed it), routing output to `log`.
-pub async fn run(fd: OwnedFd, log: Rc<RefCell<ChannelLog>>, mut on_output: Option<OnOutput>) {
-    let mut pacer = Pacer::new(pipe_size(&fd), Instant::now());
-    let mut fd = fd;
-    let mut warned = false;
-    loop {
-        let afd = match sys::try_async_fd(fd, Interest::READABLE) {
-            Ok(a) => a,
-            Err((back, e)) => {
-                // The reactor refused the pipe (out of epoll watches, say). Dropping it
-                // would kill the child with SIGPIPE; read it on a timer instead.
-                if !warned {
-                    crate::mainlog::error(format!(
-                        "cannot watch the output pipe of '{}' ({e}); reading it every {} ms",
-                        log.borrow().process_name,
-                        MAX_PAUSE.as_millis()
-                    ));
-                    warned = true;
-                }
-                fd = back;
-                if drain(&fd, &log, &mut on_output) {
-                    return;
-                }
-                tokio::time::sleep(MAX_PAUSE).await;
-                continue;
-            }
-        };
-        let Some(until) = watch(&afd, &log, &mut on_output, &mut pacer).await else {
-            return;
-        };
-        // Steady writer: unwatch the pipe (dropping the registration takes it out of the
-        // epoll set) and let it fill until `until`.
-        fd = afd.into_inner();
-        tokio::time::sleep_until(until.into()).await;
-    }
+/// One pipe being read, and everything its reading keeps between wake-ups.
+struct Reader {
+    fd: OwnedFd,
+    log: Rc<RefCell<ChannelLog>>,
+    on_output: Option<OnOutput>,
+    pacer: Pacer,
+    /// The pipe is in the watcher's epoll set (armed or not).
+    in_epoll: bool,
+    /// Called at end of file, after the pipe is closed (its number may be reused).
+    on_eof: Option<OnEof>,
 }
 
-/// Read what the pipe holds without the reactor. True at EOF.
-fn drain(fd: &OwnedFd, log: &Rc<RefCell<ChannelLog>>, on_output: &mut Option<OnOutput>) -> bool {
-    loop {
-        match read_chunk(fd, log, on_output) {
-            Ok(0) => return true,
-            Ok(n) if n < READ_CHUNK => return false,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return e.kind() != io::ErrorKind::WouldBlock,
-        }
-    }
+/// What a reader's owner wants done when the pipe is read to its end.
+pub type OnEof = Box<dyn FnOnce()>;
+
+/// Read `fd` until EOF (every writer closed it), routing output to `log`. Nothing runs
+/// for the pipe until the child writes (see [`Watcher`]); then `on_eof`.
+pub fn start(
+    fd: OwnedFd,
+    log: Rc<RefCell<ChannelLog>>,
+    on_output: Option<OnOutput>,
+    on_eof: Option<OnEof>,
+) {
+    let pacer = Pacer::new(pipe_size(&fd), Instant::now());
+    park(Reader {
+        fd,
+        log,
+        on_output,
+        pacer,
+        in_epoll: false,
+        on_eof,
+    });
 }
 
-/// Read whenever the pipe is readable, until EOF (None) or until the child turns out to
-/// write steadily (the time to read it next).
-async fn watch(
-    afd: &AsyncFd<OwnedFd>,
-    log: &Rc<RefCell<ChannelLog>>,
-    on_output: &mut Option<OnOutput>,
-    pacer: &mut Pacer,
-) -> Option<Instant> {
-    loop {
-        let mut guard = afd.readable().await.ok()?;
-        let mut total = 0usize;
-        let batch = loop {
-            match read_chunk(afd.get_ref(), log, on_output) {
-                Ok(0) => break Batch::Eof,
-                Ok(n) => {
-                    total += n;
-                    if n < READ_CHUNK {
-                        // A short read emptied the pipe; the next write makes it readable.
-                        guard.clear_ready();
+/// [`start`], and wait until EOF.
+#[cfg(test)]
+pub async fn run(fd: OwnedFd, log: Rc<RefCell<ChannelLog>>, on_output: Option<OnOutput>) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let done: OnEof = Box::new(move || {
+        let _ = tx.send(());
+    });
+    start(fd, log, on_output, Some(done));
+    let _ = rx.await;
+}
+
+impl Reader {
+    /// Read what the child writes, paced by its rate, until it goes quiet (`Some`: watch
+    /// the pipe again) or closes the pipe (`None`).
+    async fn serve(mut self) -> Option<Reader> {
+        loop {
+            let mut total = 0usize;
+            let batch = loop {
+                match read_chunk(&self.fd, &self.log, &mut self.on_output) {
+                    Ok(0) => break Batch::Eof,
+                    Ok(n) => {
+                        total += n;
+                        if n < READ_CHUNK {
+                            // A short read emptied the pipe.
+                            break Batch::Drained(total);
+                        }
+                        if total >= YIELD_AFTER {
+                            break Batch::Busy;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         break Batch::Drained(total);
                     }
-                    if total >= YIELD_AFTER {
-                        break Batch::Busy;
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break Batch::Eof,
+                }
+            };
+            if total >= self.pacer.capacity {
+                // The child filled its pipe: give it a bigger one.
+                grow(&self.fd, &mut self.pacer);
+            }
+            match batch {
+                Batch::Eof => {
+                    self.finish();
+                    return None;
+                }
+                Batch::Drained(n) => match self.pacer.drained(n, Instant::now()) {
+                    Some(until) => {
+                        // A steady writer: not watched while its pipe fills until `until`,
+                        // then read in one go. A bigger pipe means fewer batches.
+                        grow(&self.fd, &mut self.pacer);
+                        tokio::time::sleep_until(until.into()).await;
                     }
+                    None => return Some(self),
+                },
+                Batch::Busy => {
+                    self.pacer.busy(Instant::now());
+                    // Don't monopolise the thread with a firehose.
+                    tokio::task::yield_now().await;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    guard.clear_ready();
-                    break Batch::Drained(total);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break Batch::Eof,
             }
-        };
-        if total >= pacer.capacity {
-            // The child filled its pipe: give it a bigger one.
-            grow(afd.get_ref(), pacer);
         }
-        match batch {
-            Batch::Eof => return None,
-            Batch::Drained(n) => {
-                if let Some(until) = pacer.drained(n, Instant::now()) {
-                    // A steady writer: it is read in batches from now on, so a bigger pipe
-                    // means fewer of them.
-                    grow(afd.get_ref(), pacer);
-                    return Some(until);
-                }
+    }
+
+    fn finish(self) {
+        // A last line without its newline still goes out whole (forward_output).
+        self.log.borrow_mut().flush_partial();
+        let log = self.log.borrow();
+        super::log_stopped_monitoring(
+            self.fd.as_raw_fd(),
+            "POutputDispatcher",
+            &log.process_name,
+            log.channel,
+        );
+        drop(log);
+        let on_eof = self.on_eof;
+        drop(self.fd);
+        if let Some(f) = on_eof {
+            f();
+        }
+    }
+}
+
+/// Where quiet pipes wait for output: an epoll set of its own, registered with the runtime
+/// as one descriptor, and the readers of the pipes in it.
+///
+/// A pipe costs a reader task and a registration with the runtime only while its child
+/// writes. The pipes of thousands of quiet programs cost an entry here each (about 100
+/// bytes), not a task and a registration (about 900 bytes). A pipe is watched one-shot
+/// (`EPOLLONESHOT`): once it reports, it is not watched again until its reader, done with
+/// what the child wrote, parks it here again, so a steady writer wakes nobody while it
+/// fills its pipe.
+struct Watcher {
+    epoll: AsyncFd<OwnedFd>,
+    /// Boxed: a map slot is then 16 bytes, and a map has about twice the slots it needs.
+    parked: RefCell<HashMap<RawFd, Box<Reader>>>,
+}
+
+thread_local! {
+    static WATCHER: RefCell<Option<Rc<Watcher>>> = const { RefCell::new(None) };
+}
+
+/// The watcher, created (and its task started) on first use.
+fn watcher() -> io::Result<Rc<Watcher>> {
+    if let Some(w) = WATCHER.with(|w| w.borrow().clone()) {
+        return Ok(w);
+    }
+    let epoll = sys::async_fd(sys::epoll_create()?, Interest::READABLE)?;
+    let w = Rc::new(Watcher {
+        epoll,
+        parked: RefCell::new(HashMap::new()),
+    });
+    WATCHER.with(|cell| *cell.borrow_mut() = Some(w.clone()));
+    tokio::task::spawn_local(watch_parked(w.clone()));
+    Ok(w)
+}
+
+/// Most pipes taken from the epoll set per look.
+const READY_AT_ONCE: usize = 256;
+
+/// Hand each parked pipe that became readable to a reader task.
+async fn watch_parked(w: Rc<Watcher>) {
+    let mut ready = Vec::with_capacity(READY_AT_ONCE);
+    loop {
+        let Ok(mut guard) = w.epoll.readable().await else {
+            return;
+        };
+        ready.clear();
+        if sys::epoll_ready(w.epoll.get_ref(), &mut ready, READY_AT_ONCE).is_err()
+            || ready.len() < READY_AT_ONCE
+        {
+            guard.clear_ready();
+        }
+        for key in &ready {
+            let reader = w.parked.borrow_mut().remove(&(*key as RawFd));
+            if let Some(r) = reader {
+                tokio::task::spawn_local(resume(*r));
             }
-            Batch::Busy => {
-                pacer.busy(Instant::now());
-                // Don't monopolise the thread with a firehose.
-                tokio::task::yield_now().await;
+        }
+    }
+}
+
+async fn resume(r: Reader) {
+    if let Some(r) = r.serve().await {
+        park(r);
+    }
+}
+
+/// Watch a quiet pipe until its child writes (or closes it).
+fn park(mut r: Reader) {
+    let fd = r.fd.as_raw_fd();
+    let armed = watcher().and_then(|w| {
+        let op = if r.in_epoll {
+            libc::EPOLL_CTL_MOD
+        } else {
+            libc::EPOLL_CTL_ADD
+        };
+        let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
+        sys::epoll_ctl(w.epoll.get_ref(), op, fd, events, fd as u64)?;
+        Ok(w)
+    });
+    match armed {
+        Ok(w) => {
+            r.in_epoll = true;
+            w.parked.borrow_mut().insert(fd, Box::new(r));
+        }
+        Err(e) => {
+            // Out of epoll watches, say. Dropping the pipe would kill the child with
+            // SIGPIPE; read it on a timer instead.
+            crate::logs::mainlog::error(format!(
+                "cannot watch the output pipe of '{}' ({e}); reading it every {} ms",
+                r.log.borrow().process_name,
+                MAX_PAUSE.as_millis()
+            ));
+            tokio::task::spawn_local(poll_on_timer(r));
+        }
+    }
+}
+
+/// Read a pipe that cannot be watched every [`MAX_PAUSE`], until EOF.
+async fn poll_on_timer(mut r: Reader) {
+    loop {
+        tokio::time::sleep(MAX_PAUSE).await;
+        loop {
+            match read_chunk(&r.fd, &r.log, &mut r.on_output) {
+                Ok(0) => return r.finish(),
+                Ok(n) if n < READ_CHUNK => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => return r.finish(),
             }
         }
     }
@@ -358,7 +486,6 @@ mod tests {
     /// lines to it, `per_ms` per millisecond, then a burst, then closes it; what landed.
     fn capture_through_run(rotate_at: u64, lines: usize, per_ms: usize) -> (Vec<u8>, Vec<u8>) {
         use std::io::Write;
-        use std::os::fd::FromRawFd;
 
         let dir = std::env::temp_dir().join(format!(
             "corral-capture-{}-{rotate_at}-{lines}-{per_ms}",
@@ -385,9 +512,7 @@ mod tests {
         expected.extend_from_slice(&[b'x'; 300_000]);
         let to_write = expected.clone();
         let writer = std::thread::spawn(move || {
-            // SAFETY: the raw descriptor of `w`, whose ownership moves into the File.
-            let mut w =
-                unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(w)) };
+            let mut w = std::fs::File::from(w);
             let body = &to_write[..to_write.len() - 300_000];
             for (n, line) in body.split_inclusive(|&b| b == b'\n').enumerate() {
                 w.write_all(line).unwrap();
@@ -397,12 +522,7 @@ mod tests {
             }
             w.write_all(&to_write[to_write.len() - 300_000..]).unwrap();
         });
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let local = tokio::task::LocalSet::new();
-        local.block_on(&rt, run(r, Rc::new(RefCell::new(log)), None));
+        crate::testutil::local_set(run(r, Rc::new(RefCell::new(log)), None));
         writer.join().unwrap();
         let mut numbered: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(&dir)
             .unwrap()

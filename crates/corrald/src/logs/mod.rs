@@ -3,10 +3,25 @@
 
 pub mod capture;
 pub mod channel;
+pub mod mainlog;
 pub mod rotating;
 
-use std::ffi::CString;
 use std::io;
+use std::os::fd::RawFd;
+
+/// supervisord's debug line when it stops reading a child's pipe, at EOF or on an error
+/// (`PDispatcher.close` in dispatchers.py: `fd 6 closed, stopped monitoring
+/// <POutputDispatcher at 1406... for <Subprocess at 1406... with name web in state RUNNING>
+/// (stdout)>`). The shape and names are supervisord's; Python's object ids and the process
+/// state, which the pipe reader does not know, are left out.
+pub fn log_stopped_monitoring(fd: RawFd, dispatcher: &str, process_name: &str, channel: &str) {
+    if crate::logs::mainlog::enabled(corral_config::LogLevel::Debug) {
+        crate::logs::mainlog::debug(format!(
+            "fd {fd} closed, stopped monitoring <{dispatcher} for <Subprocess with name \
+             {process_name}> ({channel})>"
+        ));
+    }
+}
 
 /// Create an AUTO log file as supervisord does (`tempfile.mkstemp` in `childlogdir` with
 /// prefix `NAME-CHANNEL---IDENTIFIER-` and suffix `.log`) and return its path.
@@ -17,27 +32,14 @@ pub fn auto_log_path(
     identifier: &str,
 ) -> io::Result<String> {
     let template = format!("{childlogdir}/{name}-{channel}---{identifier}-XXXXXX.log");
-    let c = CString::new(template)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in log path"))?;
-    let mut bytes = c.into_bytes_with_nul();
-    // SAFETY: mkstemps rewrites the XXXXXX in place in our NUL-terminated buffer and
-    // returns a new descriptor, which we close.
-    let fd = unsafe { libc::mkstemps(bytes.as_mut_ptr().cast(), 4) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd was just returned to us by mkstemps.
-    unsafe { libc::close(fd) };
-    bytes.pop();
-    String::from_utf8(bytes)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "non-UTF-8 log path"))
+    crate::sys::fs::mkstemps(&template, 4)
 }
 
 /// supervisord's `clear_autochildlogdir`: at start-up, remove AUTO logs of earlier runs of
 /// this identifier (`NAME-CHANNEL---IDENTIFIER-RANDOM.log[.N]`).
 pub fn clear_auto_logs(childlogdir: &str, identifier: &str) {
     let Ok(dir) = std::fs::read_dir(childlogdir) else {
-        crate::mainlog::warn("Could not clear childlog dir");
+        crate::logs::mainlog::warn("Could not clear childlog dir");
         return;
     };
     let marker = format!("---{identifier}-");
@@ -46,7 +48,7 @@ pub fn clear_auto_logs(childlogdir: &str, identifier: &str) {
         let Some(name) = name.to_str() else { continue };
         if is_auto_log_name(name, &marker) {
             if let Err(e) = std::fs::remove_file(entry.path()) {
-                crate::mainlog::warn(format!("Failed to clean up {:?}: {e}", entry.path()));
+                crate::logs::mainlog::warn(format!("Failed to clean up {:?}: {e}", entry.path()));
             }
         }
     }

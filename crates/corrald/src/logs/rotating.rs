@@ -143,7 +143,7 @@ impl RotatingFile {
         } else {
             file.metadata().map(|m| m.len()).unwrap_or(0)
         };
-        self.special = special;
+        self.special = special || is_stream_path(&self.path);
         self.file = Some(file);
         Ok(())
     }
@@ -162,7 +162,39 @@ impl RotatingFile {
     }
 }
 
+/// `/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/*/fd/N`: corrald's (or another
+/// process's) own output, whatever it is connected to. Never rotated, never removed: when
+/// corrald's stdout is a regular file (`corrald > out.log`), supervisord would rename
+/// `/dev/stdout` itself to `/dev/stdout.1`.
+fn is_stream_path(path: &Path) -> bool {
+    let p = path.to_string_lossy();
+    matches!(p.as_ref(), "/dev/stdout" | "/dev/stderr")
+        || p.starts_with("/dev/fd/")
+        || (p.starts_with("/proc/") && p.contains("/fd/"))
+}
+
+/// corrald's own stdout or stderr, named by a path: a duplicate of the descriptor, so that
+/// it shares the descriptor's offset. Opening `/dev/stdout` afresh would not: when
+/// corrald's stdout is a regular file opened without O_APPEND (`corrald > out.log`), its
+/// own lines and the program's would overwrite each other.
+fn own_stream(path: &Path) -> Option<io::Result<File>> {
+    use std::os::fd::AsFd;
+    let fd = match path.to_str()? {
+        "/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1" => {
+            io::stdout().as_fd().try_clone_to_owned()
+        }
+        "/dev/stderr" | "/dev/fd/2" | "/proc/self/fd/2" => {
+            io::stderr().as_fd().try_clone_to_owned()
+        }
+        _ => return None,
+    };
+    Some(fd.map(File::from))
+}
+
 fn open_append(path: &Path) -> io::Result<(File, bool)> {
+    if let Some(f) = own_stream(path) {
+        return Ok((f?, true));
+    }
     match OpenOptions::new().append(true).create(true).open(path) {
         Ok(f) => {
             let special = f.metadata().map(|m| !m.is_file()).unwrap_or(false);
@@ -268,6 +300,19 @@ mod tests {
         f.write(b"two\n").unwrap();
         assert_eq!(read(&p), b"two\n");
         let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn dev_paths_are_never_rotated() {
+        assert!(is_stream_path(Path::new("/dev/stdout")));
+        assert!(is_stream_path(Path::new("/proc/self/fd/1")));
+        assert!(!is_stream_path(Path::new("/var/log/app.log")));
+        assert!(
+            !is_stream_path(Path::new("/dev/shm/app.log")),
+            "a file in a tmpfs rotates"
+        );
+        let f = RotatingFile::open("/dev/null", 10, 3).unwrap();
+        assert_eq!(f.maxbytes, 0);
     }
 
     #[test]

@@ -7,21 +7,22 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 
-use tokio::io::unix::AsyncFd;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use corral_config::{ProcessConfig, Readiness};
 
 use super::Command;
+use super::ProcConfig;
+use super::Services;
 use super::exec::{self, PlanExtras};
+use super::handover::{Readers, spawn_reader};
 use super::leftovers::Owner;
+use super::local;
 use super::probe::{NotifySocket, NotifyStatus};
-use crate::daemon::Ctx;
 use crate::events::Event as BusEvent;
 use crate::logs::capture;
 use crate::logs::channel::{ChannelLog, Routed};
-use crate::mainlog;
+use crate::logs::mainlog;
 use crate::reaper::Exit;
 use crate::sockets::Listening;
 use crate::sys::{self, Pid, procfs, spawn};
@@ -32,7 +33,7 @@ pub struct Child {
     /// For finding what it leaves behind.
     pub owner: Owner,
     /// Our end of its stdin (not for eventlisteners, whose stdin is the protocol).
-    pub stdin: Option<Rc<AsyncFd<OwnedFd>>>,
+    pub stdin: Option<Rc<OwnedFd>>,
     /// Its sd_notify socket (`readiness=notify`), and the cell telling the socket's reader
     /// which pid it serves.
     pub notify: Option<(NotifySocket, Rc<Cell<i32>>)>,
@@ -42,14 +43,16 @@ pub struct Child {
 
 /// What forking needs from the process task.
 pub struct Fork<'a> {
-    pub cfg: &'a ProcessConfig,
-    pub ctx: &'a Ctx,
+    pub cfg: &'a ProcConfig,
+    pub services: &'a Services,
     pub fcgi_socket: Option<&'a Listening>,
-    pub self_tx: &'a mpsc::UnboundedSender<Command>,
-    pub exit_tx: &'a mpsc::UnboundedSender<Exit>,
+    pub self_tx: &'a local::WeakSender<Command>,
+    pub exit_tx: &'a local::Sender<Exit>,
     pub notify_status: &'a NotifyStatus,
     pub stdout: &'a Rc<RefCell<ChannelLog>>,
     pub stderr: &'a Rc<RefCell<ChannelLog>>,
+    /// The task's output readers (for an upgrade's handover).
+    pub readers: &'a Readers,
 }
 
 impl Fork<'_> {
@@ -57,7 +60,10 @@ impl Fork<'_> {
     pub fn run(&self) -> Result<Child, String> {
         let cfg = self.cfg;
         let name = &cfg.name;
-        let pipe_err = |e| {
+        let pipe_err = |e: io::Error| {
+            if e.raw_os_error() == Some(libc::EMFILE) {
+                report_fd_shortage(name);
+            }
             spawn_error(
                 &e,
                 name,
@@ -96,7 +102,7 @@ impl Fork<'_> {
         };
         let mut sockets = Vec::new();
         for sname in &cfg.sockets {
-            match self.ctx.sockets.get(sname) {
+            match self.services.sockets.get(sname) {
                 Some(s) => sockets.push((s, sname.clone())),
                 None => return Err(format!("socket '{sname}' of '{name}' is not open")),
             }
@@ -106,7 +112,16 @@ impl Fork<'_> {
             .map(|(s, n)| (s.as_raw_fd(), n.clone()))
             .collect();
         let mut notify = None;
-        if matches!(cfg.readiness, Readiness::Notify) {
+        // `watchdogsecs`: systemd's WATCHDOG_USEC and WATCHDOG_PID (the child's own pid,
+        // filled in by the child), and the notify socket the pings come on.
+        let watchdog = cfg.liveness.watchdogsecs;
+        if let Some(w) = watchdog {
+            extras
+                .env
+                .push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
+            extras.watchdog_pid = true;
+        }
+        if matches!(cfg.readiness, Readiness::Notify) || watchdog.is_some() {
             match NotifySocket::bind(name, self.self_tx.clone(), self.notify_status.clone()) {
                 Ok(n) => {
                     extras
@@ -118,8 +133,13 @@ impl Fork<'_> {
             }
         }
 
-        let plan = exec::plan(cfg, &self.ctx.env, self.ctx.serverurl.as_deref(), extras)
-            .map_err(|e| e.message().to_string())?;
+        let plan = exec::plan(
+            cfg,
+            &self.services.env,
+            self.services.serverurl.as_deref(),
+            extras,
+        )
+        .map_err(|e| e.message().to_string())?;
         let pid = spawn::fork_exec(&plan).map_err(|e| {
             spawn_error(
                 &e,
@@ -129,7 +149,11 @@ impl Fork<'_> {
             )
         })?;
         // Register before anything can yield: the reaper must find the route.
-        self.ctx.reaper.register(pid, self.exit_tx.clone());
+        let exits = self.exit_tx.clone();
+        self.services
+            .reaper
+            .register(pid, Box::new(move |e| exits.send(e).is_ok()));
+        FD_SHORTAGE_REPORTED.set(false);
         drop((stdin_r, stdout_w));
         let stderr_r = stderr_pipe.map(|(r, w)| {
             drop(w);
@@ -141,13 +165,15 @@ impl Fork<'_> {
 
         let starttime = procfs::stat(pid).map(|s| s.starttime).unwrap_or(0);
         let owner = Owner {
-            name: cfg.name.clone(),
-            group: cfg.group.clone(),
+            config: cfg.clone(),
             main: pid,
             main_starttime: starttime,
             successor_starttime: None,
         };
-        self.ctx.journal.borrow_mut().spawned(cfg, pid, starttime);
+        self.services
+            .journal
+            .borrow_mut()
+            .spawned(cfg, pid, starttime);
 
         let mut child = Child {
             pid,
@@ -159,7 +185,7 @@ impl Fork<'_> {
         let _ = sys::set_nonblocking(&stdout_r, true);
         if cfg.is_listener {
             // stdout speaks the eventlistener protocol; it is also logged if configured.
-            child.listener = Some(self.ctx.events.attach_listener(
+            child.listener = Some(self.services.events.attach_listener(
                 cfg,
                 pid,
                 stdout_r,
@@ -167,17 +193,48 @@ impl Fork<'_> {
                 stdin_w,
             ));
         } else {
-            let on_out = output_events(self.ctx, cfg, "stdout", pid);
-            tokio::task::spawn_local(capture::run(stdout_r, self.stdout.clone(), on_out));
-            child.stdin = sys::async_writer(stdin_w).ok().map(Rc::new);
+            let on_out = output_events(self.services, cfg, "stdout", pid);
+            spawn_reader(
+                self.readers,
+                "stdout",
+                pid,
+                stdout_r,
+                self.stdout.clone(),
+                on_out,
+            );
+            child.stdin = sys::set_nonblocking(&stdin_w, true)
+                .ok()
+                .map(|()| Rc::new(stdin_w));
         }
         if let Some(r) = stderr_r {
             let _ = sys::set_nonblocking(&r, true);
-            let on_out = output_events(self.ctx, cfg, "stderr", pid);
-            tokio::task::spawn_local(capture::run(r, self.stderr.clone(), on_out));
+            let on_out = output_events(self.services, cfg, "stderr", pid);
+            spawn_reader(self.readers, "stderr", pid, r, self.stderr.clone(), on_out);
         }
         Ok(child)
     }
+}
+
+thread_local! {
+    /// Whether the shortage of descriptors under way was reported (a spawn that succeeds
+    /// ends it).
+    static FD_SHORTAGE_REPORTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Once per shortage, not once per process: why spawns fail and what to do. Each process
+/// still gets supervisord's `spawnerr` ("too many open files to spawn 'x'").
+fn report_fd_shortage(name: &str) {
+    if FD_SHORTAGE_REPORTED.replace(true) {
+        return;
+    }
+    let (soft, hard) = sys::getrlimit(libc::RLIMIT_NOFILE).unwrap_or((0, 0));
+    mainlog::error(format!(
+        "corrald has run out of file descriptors (it may open {soft}; the hard limit is \
+         {hard}): '{name}' and every process spawned until some are freed fail with 'too many \
+         open files'. Raise the hard limit before corrald starts (`ulimit -Hn N` in the shell \
+         that starts it, as root, or `LimitNOFILE=N` in its systemd unit); `corrald --check` \
+         says how many this configuration needs"
+    ));
 }
 
 /// supervisord's words for an OS error while spawning `name`: its own message for the one
@@ -194,8 +251,8 @@ fn spawn_error(e: &io::Error, name: &str, (errno, known): (i32, &str), doing: &s
 
 /// The callback that turns routed output into PROCESS_LOG / PROCESS_COMMUNICATION events,
 /// if anyone could want them.
-fn output_events(
-    ctx: &Ctx,
+pub(super) fn output_events(
+    services: &Services,
     cfg: &ProcessConfig,
     channel: &'static str,
     pid: i32,
@@ -210,7 +267,7 @@ fn output_events(
     if !log_events && !comm_events {
         return None;
     }
-    let events = ctx.events.clone();
+    let events = services.events.clone();
     let name = cfg.name.clone();
     let group = cfg.group.clone();
     Some(Box::new(move |routed: &Routed| {

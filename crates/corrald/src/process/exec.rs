@@ -1,6 +1,8 @@
 //! From a `ProcessConfig` to an [`ExecPlan`]: the command resolved against PATH and checked
 //! (supervisord's `get_execv_args` + `check_execv_args`, same messages), and the child's
-//! environment built in supervisord's order.
+//! environment built in supervisord's order, with corral's `environment_file=` read at
+//! every spawn (so a changed secret applies on the next start) just before
+//! `environment=`.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -43,9 +45,46 @@ impl ExecError {
 /// Python's `repr()` of a str, as supervisord's messages show file names.
 pub use corral_config::pystr::repr as py_repr;
 
+/// What the program adds to the environment: its `environment_file=`s in order, then
+/// `environment=`, which wins. A missing required file or a malformed one is an error
+/// (the spawn fails with it: `environment_file /etc/web.env:3: ...`).
+pub fn program_env(cfg: &ProcessConfig) -> Result<BTreeMap<String, String>, ExecError> {
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    if !cfg.environment_files.is_empty() {
+        let pairs = corral_config::dotenv::read_files(
+            &cfg.environment_files,
+            &corral_config::host::RealHost,
+        )
+        .map_err(ExecError::Other)?;
+        env.extend(pairs);
+    }
+    for (k, v) in &cfg.environment {
+        env.insert(k.clone(), v.clone());
+    }
+    Ok(env)
+}
+
 /// supervisord's `get_execv_args`: (file to exec, argv).
 pub fn resolve_command(
     cfg: &ProcessConfig,
+    daemon_env: &BTreeMap<String, String>,
+) -> Result<(String, Vec<String>), ExecError> {
+    // The PATH of an environment file counts; an unreadable file fails the spawn itself.
+    let own_path = if cfg.environment_files.is_empty() {
+        None
+    } else {
+        program_env(cfg).ok().and_then(|e| e.get("PATH").cloned())
+    };
+    resolve_command_with(
+        cfg,
+        own_path.as_ref().or(cfg.environment.get("PATH")),
+        daemon_env,
+    )
+}
+
+fn resolve_command_with(
+    cfg: &ProcessConfig,
+    own_path: Option<&String>,
     daemon_env: &BTreeMap<String, String>,
 ) -> Result<(String, Vec<String>), ExecError> {
     let argv = corral_config::shlex::split(&cfg.command).map_err(|e| {
@@ -63,9 +102,7 @@ pub fn resolve_command(
         (program, meta)
     } else {
         // The program's own PATH, else corrald's, else supervisord's default.
-        let path = cfg
-            .environment
-            .get("PATH")
+        let path = own_path
             .or_else(|| daemon_env.get("PATH").filter(|p| !p.is_empty()))
             .cloned()
             .unwrap_or_else(|| "/bin:/usr/bin:/usr/local/bin".into());
@@ -103,10 +140,9 @@ fn check_executable(filename: &str, meta: Option<&std::fs::Metadata>) -> Result<
             py_repr(filename)
         )));
     }
-    let c = CString::new(filename)
+    let allowed = crate::sys::fs::can_execute(filename)
         .map_err(|_| ExecError::Other("command contains a NUL byte".into()))?;
-    // SAFETY: access reads a NUL-terminated path we own.
-    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
+    if !allowed {
         return Err(ExecError::NoPermission(format!(
             "no permission to run command {}",
             py_repr(filename)
@@ -123,6 +159,8 @@ pub struct PlanExtras {
     pub listen: Vec<(i32, String)>,
     /// e.g. NOTIFY_SOCKET.
     pub env: Vec<(String, String)>,
+    /// Set `WATCHDOG_PID` to the child's pid (`watchdogsecs`).
+    pub watchdog_pid: bool,
 }
 
 /// The full plan for one spawn.
@@ -132,8 +170,44 @@ pub fn plan(
     serverurl: Option<&str>,
     extras: PlanExtras,
 ) -> Result<ExecPlan, ExecError> {
-    let (filename, argv) = resolve_command(cfg, daemon_env)?;
+    let own_env = program_env(cfg)?;
+    let (filename, argv) = resolve_command_with(cfg, own_env.get("PATH"), daemon_env)?;
+    build(
+        cfg, daemon_env, own_env, serverurl, extras, &filename, &argv,
+    )
+}
 
+/// `/bin/sh -c COMMAND` run the way the program runs (its environment, user, directory and
+/// umask): an `exec:` health check.
+pub fn shell_plan(
+    cfg: &ProcessConfig,
+    daemon_env: &BTreeMap<String, String>,
+    serverurl: Option<&str>,
+    command: &str,
+    stdio: [i32; 3],
+) -> Result<ExecPlan, ExecError> {
+    let extras = PlanExtras {
+        stdio,
+        ..PlanExtras::default()
+    };
+    let argv = ["sh".to_string(), "-c".to_string(), command.to_string()];
+    let own_env = program_env(cfg)?;
+    build(
+        cfg, daemon_env, own_env, serverurl, extras, "/bin/sh", &argv,
+    )
+}
+
+/// The plan of `argv` run as `cfg`'s program runs: `own_env` is its own environment
+/// (`environment_file=` then `environment=`, see [`program_env`]).
+fn build(
+    cfg: &ProcessConfig,
+    daemon_env: &BTreeMap<String, String>,
+    own_env: BTreeMap<String, String>,
+    serverurl: Option<&str>,
+    extras: PlanExtras,
+    filename: &str,
+    argv: &[String],
+) -> Result<ExecPlan, ExecError> {
     let account = match &cfg.user {
         Some(u) => Some(
             user::by_uid(u.uid)
@@ -157,14 +231,18 @@ pub fn plan(
     }
     env.insert("SUPERVISOR_PROCESS_NAME".into(), cfg.name.clone());
     env.insert("SUPERVISOR_GROUP_NAME".into(), cfg.group.clone());
-    for (k, v) in &cfg.environment {
-        env.insert(k.clone(), v.clone());
-    }
+    env.extend(own_env);
     for (k, v) in extras.env {
         env.insert(k, v);
     }
     let mut listen_pid_slot = None;
-    let mut env_c: Vec<CString> = Vec::with_capacity(env.len() + 3);
+    let mut watchdog_pid_slot = None;
+    let mut env_c: Vec<CString> = Vec::with_capacity(env.len() + 4);
+    if extras.watchdog_pid {
+        env.remove("WATCHDOG_PID");
+        watchdog_pid_slot = Some(env_c.len());
+        env_c.push(ExecPlan::pid_placeholder("WATCHDOG_PID"));
+    }
     if !extras.listen.is_empty() {
         env.remove("LISTEN_PID");
         env.insert("LISTEN_FDS".into(), extras.listen.len().to_string());
@@ -177,7 +255,7 @@ pub fn plan(
                 .collect::<Vec<_>>()
                 .join(":"),
         );
-        listen_pid_slot = Some(0);
+        listen_pid_slot = Some(env_c.len());
         env_c.push(ExecPlan::listen_pid_placeholder());
     }
     for (k, v) in &env {
@@ -190,10 +268,11 @@ pub fn plan(
         CString::new(s).map_err(|_| ExecError::Other(format!("NUL byte in {}", py_repr(s))))
     };
     Ok(ExecPlan {
-        filename: cstr(&filename)?,
+        filename: cstr(filename)?,
         argv: argv.iter().map(|a| cstr(a)).collect::<Result<_, _>>()?,
         env: env_c,
         listen_pid_slot,
+        watchdog_pid_slot,
         cwd: match &cfg.directory {
             Some(d) => Some(
                 CString::new(Path::new(d).as_os_str().as_bytes())

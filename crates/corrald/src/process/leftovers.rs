@@ -18,15 +18,15 @@ use std::os::fd::OwnedFd;
 use tokio::io::Interest;
 use tokio::task::JoinHandle;
 
-use crate::mainlog;
+use crate::logs::mainlog;
 use crate::sys::procfs::{self, ProcStat};
 use crate::sys::{self, Pid};
 
 /// Who the leftovers belong to.
 #[derive(Debug, Clone)]
 pub struct Owner {
-    pub name: String,
-    pub group: String,
+    /// The program's configuration (its name and group).
+    pub config: super::ProcConfig,
     /// The main process (also its process group and session id).
     pub main: Pid,
     /// Its start time, so a later process that reuses the pid is not taken for its tree.
@@ -67,46 +67,87 @@ pub fn scan(owner: &Owner, is_main: &dyn Fn(Pid) -> bool) -> Vec<ProcStat> {
         let our_orphan = p.ppid == me && of_this_run && {
             let [name, group] =
                 procfs::environ_vars(p.pid, ["SUPERVISOR_PROCESS_NAME", "SUPERVISOR_GROUP_NAME"]);
-            name.as_deref() == Some(owner.name.as_str())
-                && group.as_deref() == Some(owner.group.as_str())
+            name.as_deref() == Some(owner.config.name.as_str())
+                && group.as_deref() == Some(owner.config.group.as_str())
         };
         if in_tree || our_orphan {
             found.insert(p.pid);
         }
     }
     // Descendants of leftovers are leftovers.
-    let mut by_parent: HashMap<Pid, Vec<Pid>> = HashMap::new();
-    for p in &all {
-        by_parent.entry(p.ppid).or_default().push(p.pid);
-    }
-    let mut stack: Vec<Pid> = found.iter().copied().collect();
-    while let Some(pid) = stack.pop() {
-        for &child in by_parent.get(&pid).into_iter().flatten() {
-            if child != me && !is_main(child) && found.insert(child) {
-                stack.push(child);
-            }
-        }
-    }
+    let by_parent = children_map(&all);
+    add_descendants(&mut found, &by_parent, &|child| {
+        child != me && !is_main(child)
+    });
     let mut out: Vec<ProcStat> = all.into_iter().filter(|p| found.contains(&p.pid)).collect();
     out.sort_by_key(|p| p.pid);
     out
 }
 
+/// Each pid's children, from one reading of /proc.
+pub fn children_map(all: &[ProcStat]) -> HashMap<Pid, Vec<Pid>> {
+    let mut by_parent: HashMap<Pid, Vec<Pid>> = HashMap::new();
+    for p in all {
+        by_parent.entry(p.ppid).or_default().push(p.pid);
+    }
+    by_parent
+}
+
+/// Add to `found` every descendant of its members that `take` accepts (a refused one and
+/// its subtree stay out).
+pub fn add_descendants(
+    found: &mut HashSet<Pid>,
+    by_parent: &HashMap<Pid, Vec<Pid>>,
+    take: &dyn Fn(Pid) -> bool,
+) {
+    let mut stack: Vec<Pid> = found.iter().copied().collect();
+    while let Some(pid) = stack.pop() {
+        for &child in by_parent.get(&pid).into_iter().flatten() {
+            if take(child) && found.insert(child) {
+                stack.push(child);
+            }
+        }
+    }
+}
+
 /// corrald's direct children (main processes and re-parented orphans). Every thread's
 /// list: the kernel may make any live thread of a subreaper the new parent of an orphan.
 fn children_of(pid: Pid) -> Vec<Pid> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|s| {
-            s.split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect::<Vec<Pid>>()
-        })
-        .collect()
+    procfs::children(pid)
+}
+
+/// The running tree of `owner`'s main process: itself, its descendants, and orphans of its
+/// tree re-parented to corrald (with theirs). Walks only that tree (`/proc/PID/task/*/
+/// children`), not every process: it runs on a cadence for `max_memory`.
+pub fn tree(owner: &Owner, is_main: &dyn Fn(Pid) -> bool) -> Vec<Pid> {
+    let me = sys::getpid();
+    let mut found = vec![owner.main];
+    for p in children_of(me) {
+        if p == owner.main || is_main(p) {
+            continue;
+        }
+        let Ok(st) = procfs::stat(p) else { continue };
+        if st.is_zombie() || st.starttime < owner.main_starttime {
+            continue;
+        }
+        let [name, group] =
+            procfs::environ_vars(p, ["SUPERVISOR_PROCESS_NAME", "SUPERVISOR_GROUP_NAME"]);
+        if name.as_deref() == Some(owner.config.name.as_str())
+            && group.as_deref() == Some(owner.config.group.as_str())
+        {
+            found.push(p);
+        }
+    }
+    let mut i = 0;
+    while i < found.len() {
+        for child in children_of(found[i]) {
+            if !found.contains(&child) {
+                found.push(child);
+            }
+        }
+        i += 1;
+    }
+    found
 }
 
 /// The leftovers of one program being stopped: which got which signal, and the watcher
@@ -126,6 +167,29 @@ impl Drop for Cleanup {
 }
 
 impl Cleanup {
+    /// A cleanup that knows which leftovers got which signal already (an upgrade's
+    /// handover): (pid, start time, signal).
+    pub fn with_signaled(signaled: &[(Pid, u64, i32)]) -> Cleanup {
+        Cleanup {
+            signaled: signaled
+                .iter()
+                .map(|&(p, st, sig)| (p, (st, sig)))
+                .collect(),
+            watcher: None,
+        }
+    }
+
+    /// Which leftovers got which signal: (pid, start time, signal).
+    pub fn signaled_list(&self) -> Vec<(Pid, u64, i32)> {
+        let mut v: Vec<_> = self
+            .signaled
+            .iter()
+            .map(|(&p, &(st, sig))| (p, st, sig))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// Remember that the main process's group got `sig` (stopasgroup/killasgroup), so
     /// members that are leftovers later don't get the same signal twice — a second SIGINT
     /// means "force" to many workers (RQ, Celery).
@@ -170,7 +234,7 @@ impl Cleanup {
                     } else {
                         what
                     },
-                    owner.name
+                    owner.config.name
                 );
                 if sig == libc::SIGKILL {
                     mainlog::warn(msg);

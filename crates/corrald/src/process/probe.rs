@@ -1,9 +1,10 @@
 //! Readiness probes: how corrald learns that a STARTING process is ready to serve.
 //!
 //! * `notify`: systemd's sd_notify protocol. Each spawn gets its own datagram socket in the
-//!   abstract namespace, passed as `NOTIFY_SOCKET`; `READY=1` makes the process RUNNING,
-//!   `STATUS=…` is kept for `corral` status output, `STOPPING=1` and `WATCHDOG=1` are
-//!   understood (logged / accepted). Gunicorn sends READY=1 when its workers are up.
+//!   abstract namespace, passed as `NOTIFY_SOCKET` (also for `watchdogsecs=`); `READY=1`
+//!   makes the process RUNNING, `STATUS=…` is kept for `corral` status output, `STOPPING=1`
+//!   is logged, `WATCHDOG=1` and `WATCHDOG=trigger` go to the machine's watchdog. Gunicorn
+//!   sends READY=1 when its workers are up.
 //! * `tcp://HOST:PORT`: a connect succeeds.
 //! * `http://HOST:PORT/PATH`: a GET answers 2xx.
 //! * `exec:COMMAND`: `/bin/sh -c COMMAND` exits 0 (spawned and reaped through corrald's own
@@ -20,13 +21,14 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixDatagram};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use corral_config::Readiness;
+use corral_proto::notify;
 
 use super::Command;
-use crate::mainlog;
+use super::local;
+use crate::logs::mainlog;
 use crate::reaper::Reaper;
 use crate::sys::spawn::{ExecPlan, fork_exec};
 
@@ -36,8 +38,8 @@ const EXEC_POLL: Duration = Duration::from_millis(500);
 /// Start the polling probe for `pid`. `notify` is handled by [`NotifySocket`] instead.
 pub fn start(
     readiness: &Readiness,
-    pid: i32,
-    tx: mpsc::UnboundedSender<Command>,
+    pid: corral_core::Pid,
+    tx: local::WeakSender<Command>,
     reaper: Rc<Reaper>,
 ) -> Option<JoinHandle<()>> {
     let poll = match readiness {
@@ -57,41 +59,71 @@ pub fn start(
 /// One try of a polling probe.
 async fn check(readiness: &Readiness, reaper: &Reaper) -> bool {
     match readiness {
-        Readiness::Tcp { host, port } => TcpStream::connect((host.as_str(), *port)).await.is_ok(),
-        Readiness::Http { url } => http_ok(url).await,
+        Readiness::Tcp { host, port } => tcp(host, *port).await.is_ok(),
+        Readiness::Http { url } => {
+            let status = http_status(url, Some(READ_TIMEOUT), "corrald-readiness").await;
+            status.is_ok_and(|code| (200..300).contains(&code))
+        }
         Readiness::Exec { command } => exec_ok(command, reaper).await,
         Readiness::Startsecs | Readiness::Notify => true,
     }
 }
 
-/// `http://host:port/path` answers 2xx to a plain GET.
-async fn http_ok(url: &str) -> bool {
+/// How long a readiness probe waits for each part of an HTTP answer.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A TCP connection to `host:port` succeeds; why not, in words, when it fails.
+pub(super) async fn tcp(host: &str, port: u16) -> Result<(), String> {
+    TcpStream::connect((host, port))
+        .await
+        .map(drop)
+        .map_err(|e| e.kind().to_string())
+}
+
+/// The status code `http://host:port/path` answers to a plain GET (each read bounded by
+/// `read_timeout` if given); why there is none, in words, when it fails.
+pub(super) async fn http_status(
+    url: &str,
+    read_timeout: Option<Duration>,
+    agent: &str,
+) -> Result<u16, String> {
     let Some(rest) = url.strip_prefix("http://") else {
-        return false;
+        return Err("not an http:// URL".into());
     };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let Ok(mut stream) = TcpStream::connect(authority).await else {
-        return false;
-    };
-    let req = format!(
-        "GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: corrald-readiness\r\n\r\n"
-    );
-    if stream.write_all(req.as_bytes()).await.is_err() {
-        return false;
-    }
+    let mut stream = TcpStream::connect(authority)
+        .await
+        .map_err(|e| e.kind().to_string())?;
+    let req = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: {agent}\r\n\r\n");
+    stream
+        .write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.kind().to_string())?;
     let mut head = [0u8; 32];
     let mut got = 0;
     while got < 12 {
-        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut head[got..])).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return false,
-            Ok(Ok(n)) => got += n,
+        let read = stream.read(&mut head[got..]);
+        let n = match read_timeout {
+            Some(t) => tokio::time::timeout(t, read)
+                .await
+                .map_err(|_| "no answer".to_string())?,
+            None => read.await,
+        };
+        match n {
+            Ok(0) => return Err("connection closed without an answer".into()),
+            Ok(n) => got += n,
+            Err(e) => return Err(e.kind().to_string()),
         }
     }
-    // "HTTP/1.x 2xx"
-    head.starts_with(b"HTTP/1.") && head[9] == b'2'
+    // "HTTP/1.x NNN"
+    let code = std::str::from_utf8(&head[9..12])
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|_| head.starts_with(b"HTTP/1."));
+    code.ok_or_else(|| "not an HTTP answer".into())
 }
 
 /// Run `/bin/sh -c command` with no stdio and wait for it through the reaper.
@@ -107,20 +139,14 @@ async fn exec_ok(command: &str, reaper: &Reaper) -> bool {
         return false;
     };
     let fd = devnull.as_raw_fd();
-    let plan = ExecPlan {
-        filename: CString::from(c"/bin/sh"),
-        argv: vec![CString::from(c"sh"), CString::from(c"-c"), cmd],
-        env: std::env::vars()
+    let plan = ExecPlan::plain(
+        CString::from(c"/bin/sh"),
+        vec![CString::from(c"sh"), CString::from(c"-c"), cmd],
+        std::env::vars()
             .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
             .collect(),
-        listen_pid_slot: None,
-        cwd: None,
-        umask: None,
-        credentials: None,
-        stdio: [fd, fd, fd],
-        pass_fds: Vec::new(),
-        display_argv0: "sh".into(),
-    };
+        [fd, fd, fd],
+    );
     let Ok(pid) = fork_exec(&plan) else {
         return false;
     };
@@ -134,6 +160,8 @@ async fn exec_ok(command: &str, reaper: &Reaper) -> bool {
 pub struct NotifySocket {
     /// The value for `NOTIFY_SOCKET` (`@…` = abstract namespace).
     pub env_value: String,
+    /// The socket's descriptor number (for an upgrade's handover).
+    fd: std::os::fd::RawFd,
     task: JoinHandle<()>,
 }
 
@@ -151,7 +179,7 @@ impl NotifySocket {
     /// (the pid is filled in once known, via `set_pid`).
     pub fn bind(
         name: &str,
-        tx: mpsc::UnboundedSender<Command>,
+        tx: local::WeakSender<Command>,
         status: NotifyStatus,
     ) -> std::io::Result<(NotifySocket, Rc<std::cell::Cell<i32>>)> {
         use std::os::linux::net::SocketAddrExt;
@@ -160,39 +188,81 @@ impl NotifySocket {
         let abstract_name = format!("corral/{}/{}/{}", std::process::id(), n, sanitize(name));
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())?;
         let std_sock = std::os::unix::net::UnixDatagram::bind_addr(&addr)?;
+        Self::listen(std_sock, format!("@{abstract_name}"), name, tx, status, 0)
+    }
+
+    /// Listen again on a socket an upgraded corrald handed over.
+    pub fn adopt(
+        fd: std::os::fd::OwnedFd,
+        env_value: String,
+        name: &str,
+        tx: local::WeakSender<Command>,
+        status: NotifyStatus,
+        pid: i32,
+    ) -> std::io::Result<(NotifySocket, Rc<std::cell::Cell<i32>>)> {
+        let std_sock = std::os::unix::net::UnixDatagram::from(fd);
+        Self::listen(std_sock, env_value, name, tx, status, pid)
+    }
+
+    /// The socket's descriptor number.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd
+    }
+
+    fn listen(
+        std_sock: std::os::unix::net::UnixDatagram,
+        env_value: String,
+        name: &str,
+        tx: local::WeakSender<Command>,
+        status: NotifyStatus,
+        pid: i32,
+    ) -> std::io::Result<(NotifySocket, Rc<std::cell::Cell<i32>>)> {
         std_sock.set_nonblocking(true)?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&std_sock);
         let sock = UnixDatagram::from_std(std_sock)?;
-        let pid_cell = Rc::new(std::cell::Cell::new(0));
+        let pid_cell = Rc::new(std::cell::Cell::new(pid));
         let pid_for_task = pid_cell.clone();
         let name = name.to_string();
         let task = tokio::task::spawn_local(async move {
-            let mut buf = vec![0u8; 4096];
+            // One byte more than systemd reads, so that a longer datagram shows as such.
+            let mut buf = vec![0u8; notify::MAX_DATAGRAM + 1];
             loop {
                 let Ok(n) = sock.recv(&mut buf).await else {
                     return;
                 };
-                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-                for line in msg.lines() {
-                    let (key, value) = line.split_once('=').unwrap_or((line, ""));
-                    match key {
-                        "READY" if value == "1" => {
-                            let _ = tx.send(Command::Ready(pid_for_task.get()));
-                        }
-                        "STATUS" => *status.borrow_mut() = Some(value.to_string()),
-                        "STOPPING" if value == "1" => {
-                            mainlog::info(format!("{name}: reports it is stopping (STOPPING=1)"));
-                        }
-                        "RELOADING" if value == "1" => {
-                            mainlog::info(format!("{name}: reports it is reloading (RELOADING=1)"));
-                        }
-                        _ => {} // WATCHDOG=1, MAINPID=, ERRNO=…: accepted, nothing to do
-                    }
+                // What systemd ignores (too long, embedded NUL), corrald ignores too.
+                let Ok(msg) = notify::parse(&buf[..n]) else {
+                    continue;
+                };
+                if let Some(text) = msg.status {
+                    *status.borrow_mut() = Some(text);
                 }
+                if msg.ready {
+                    let _ = tx.send(Command::Ready(corral_core::Pid(pid_for_task.get())));
+                }
+                if msg.stopping {
+                    mainlog::info(format!("{name}: reports it is stopping (STOPPING=1)"));
+                }
+                if msg.reloading {
+                    mainlog::info(format!("{name}: reports it is reloading (RELOADING=1)"));
+                }
+                let pid = corral_core::Pid(pid_for_task.get());
+                match msg.watchdog {
+                    Some(notify::Watchdog::Ping) => {
+                        let _ = tx.send(Command::WatchdogPing(pid));
+                    }
+                    Some(notify::Watchdog::Trigger) => {
+                        let _ = tx.send(Command::WatchdogTrigger(pid));
+                    }
+                    None => {}
+                }
+                // MAINPID=, ERRNO=…: accepted, nothing to do.
             }
         });
         Ok((
             NotifySocket {
-                env_value: format!("@{abstract_name}"),
+                env_value,
+                fd,
                 task,
             },
             pid_cell,

@@ -1,38 +1,41 @@
-//! The task that owns one process: its state machine, its pipes and logs, its leftovers.
+//! The task that owns one program's process: its state machine, its pipes and logs, the
+//! processes of its runs (main, replacement candidate, retiring ones) and their leftovers.
 //!
-//! It waits on three things — commands, the reaper's report of its child's exit, and the
-//! machine's next deadline — feeds each to the machine, and carries out the effects. While
-//! nothing happens it sleeps: no polling, no tick.
+//! It waits on three things — commands, the reaper's report of an exit, and the machine's
+//! next deadline — feeds each to the machine, and carries out the effects. Every lifecycle
+//! rule is the machine's; this file only does what the machine asks. While nothing happens
+//! it sleeps: no polling, no tick.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Instant;
 
-use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use corral_config::ProcessConfig;
-use corral_core::{Effect, Event, Level, Machine, Now, Reply, Settings};
+use corral_core::{Effect, Event, Level, Machine, Now, Pid, Reply, Settings, Signal};
 
 use super::child::{Child, Fork};
+use super::handover::{MainExport, ProcessExport, Readers, RunExport, spawn_reader};
+use super::health::{self, RecycleMember};
 use super::leftovers::{self, Cleanup, Owner};
+use super::local::{self, Watch};
 use super::probe::{self, NotifySocket, NotifyStatus};
-use super::replace::{Candidate, Outcome, ReplaceReply, Replaced, Retiring};
-use super::{Command, Info, Spec};
-use crate::daemon::Ctx;
+use super::{
+    Command, Info, ProcConfig, ReplaceError, ReplaceReply, Services, Spec, StateChange, StdinError,
+};
 use crate::events::Event as BusEvent;
 use crate::logs::channel::ChannelLog;
-use crate::mainlog;
+use crate::logs::mainlog;
 use crate::reaper::Exit;
 use crate::sockets::Listening;
 use crate::sys::{self, procfs};
 
 /// The resolved log file paths of a process (AUTO names filled in).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogPaths {
     pub stdout: Option<String>,
     pub stderr: Option<String>,
@@ -40,82 +43,238 @@ pub struct LogPaths {
 
 pub(super) fn start(
     spec: Spec,
-    ctx: Rc<Ctx>,
-) -> io::Result<(mpsc::UnboundedSender<Command>, watch::Receiver<Info>)> {
-    let Spec {
-        config: cfg,
-        logs: paths,
-        fcgi_socket,
-    } = spec;
-    let open = |channel, c, path: &Option<String>| {
-        let log = ChannelLog::open(&cfg.name, channel, c, path.as_deref(), ctx.strip_ansi)?;
-        Ok::<_, io::Error>(Rc::new(RefCell::new(log)))
-    };
-    let stdout = open("stdout", &cfg.stdout, &paths.stdout)?;
-    let stderr = open("stderr", &cfg.stderr, &paths.stderr)?;
-    let machine = Machine::new(Settings::from_config(&cfg));
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (exit_tx, exit_rx) = mpsc::unbounded_channel();
-    let (info_tx, info_rx) = watch::channel(Info {
-        snapshot: machine.snapshot(),
-        logs: paths,
-        busy: 0,
-    });
-    let task = Task {
-        cfg,
-        ctx,
-        machine,
-        stdout,
-        stderr,
-        stdin: None,
-        exit_tx,
-        self_tx: tx.clone(),
-        info_tx,
-        cleanup: Cleanup::default(),
-        owner: None,
-        last_scan: None,
-        cleanup_sig: libc::SIGTERM,
-        probe: None,
-        notify: None,
-        notify_status: Rc::new(RefCell::new(None)),
-        listener: None,
-        fcgi_socket,
-        candidate: None,
-        retiring: Vec::new(),
-    };
-    tokio::task::spawn_local(task.run(rx, exit_rx));
-    Ok((tx, info_rx))
+    services: Rc<Services>,
+) -> io::Result<(local::Sender<Command>, Rc<Watch<Info>>)> {
+    let machine = Machine::new(Settings::from_config(&spec.config));
+    let (task, tx, rx, exit_rx, info) = Task::new(spec, services, machine)?;
+    // Boxed: the future then holds a pointer, not a second copy of the task's state.
+    tokio::task::spawn_local(Box::new(task).run(rx, exit_rx));
+    Ok((tx, info))
+}
+
+/// Start a task again from what the corrald this one replaced handed over (an in-place
+/// upgrade): same machine, same processes, the same pipes and sockets under the numbers
+/// they had.
+pub(super) fn restore(
+    spec: Spec,
+    services: Rc<Services>,
+    export: ProcessExport,
+) -> io::Result<(local::Sender<Command>, Rc<Watch<Info>>)> {
+    let (mut task, tx, rx, exit_rx, info) = Task::new(spec, services, export.machine)?;
+    *task.notify_status.borrow_mut() = export.notify_status;
+    for run in export.runs {
+        let pid = Pid(run.main);
+        let cleanup = Cleanup::with_signaled(&run.signaled);
+        let owner = Owner {
+            config: task.cfg.clone(),
+            main: run.main,
+            main_starttime: run.main_starttime,
+            successor_starttime: run.successor_starttime,
+        };
+        task.runs.insert(
+            pid,
+            Run {
+                owner,
+                cleanup,
+                last_scan: None,
+                probe: None,
+                health: None,
+            },
+        );
+    }
+    if let Some(pid) = task.machine.pid() {
+        // Exits that happened during the exec are zombies the reaper collects at its
+        // first round: the route must be there before that.
+        let exits = task.exit_tx.clone();
+        task.services
+            .reaper
+            .register(pid.0, Box::new(move |e| exits.send(e).is_ok()));
+    }
+    if let Some(main) = export.main {
+        task.main.pid = Some(Pid(main.pid));
+        if let Some(fd) = main.stdin {
+            task.main.stdin = sys::handover::adopt_inherited(fd)
+                .and_then(|fd| sys::set_nonblocking(&fd, true).map(|()| fd))
+                .ok()
+                .map(Rc::new);
+        }
+        if let Some((fd, env_value)) = main.notify {
+            if let Ok(fd) = sys::handover::adopt_inherited(fd) {
+                task.main.notify = NotifySocket::adopt(
+                    fd,
+                    env_value,
+                    &task.cfg.name,
+                    task.self_tx.clone(),
+                    task.notify_status.clone(),
+                    main.pid,
+                )
+                .ok()
+                .map(Box::new);
+            }
+        }
+    }
+    if task.cfg.is_listener {
+        if let Some(pid) = task.main.pid {
+            task.main._listener =
+                task.services
+                    .events
+                    .reattach_listener(&task.cfg, pid.0, task.stdout.clone());
+        }
+    }
+    for r in export.readers {
+        let Ok(fd) = sys::handover::adopt_inherited(r.fd) else {
+            mainlog::warn(format!(
+                "upgrade: the {} pipe of '{}' (pid {}) was not handed over",
+                r.channel, task.cfg.name, r.pid
+            ));
+            continue;
+        };
+        let (channel, log) = if r.channel == "stderr" {
+            ("stderr", task.stderr.clone())
+        } else {
+            ("stdout", task.stdout.clone())
+        };
+        let on_out = super::child::output_events(&task.services, &task.cfg, channel, r.pid);
+        spawn_reader(&task.readers, channel, r.pid, fd, log, on_out);
+    }
+    // What the old corrald was waiting for, this one waits for too.
+    if let Some(pid) = task.machine.probing() {
+        task.execute(Effect::StartProbe { pid });
+    }
+    if let Some(pid) = task.machine.checking() {
+        task.execute(Effect::RunHealthCheck { pid });
+    }
+    let cleaning: Vec<Pid> = task
+        .runs
+        .keys()
+        .copied()
+        .filter(|p| task.machine.leftover_signal(*p).is_some())
+        .collect();
+    for of in cleaning {
+        let _ = task.self_tx.send(Command::LeftoversMaybeGone(of));
+    }
+    task.publish();
+    tokio::task::spawn_local(Box::new(task).run(rx, exit_rx));
+    Ok((tx, info))
+}
+
+/// What is kept of one process of this program while the machine cares about it: who it
+/// is (for finding its leftovers), its leftovers being stopped, its readiness probe.
+struct Run {
+    owner: Owner,
+    cleanup: Cleanup,
+    /// The scan made when it exited, reused by the first `SignalLeftovers`.
+    last_scan: Option<Vec<procfs::ProcStat>>,
+    probe: Option<JoinHandle<()>>,
+    /// Its health check under way.
+    health: Option<JoinHandle<()>>,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        for task in [self.probe.take(), self.health.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// What belongs to the main process beyond its pid.
+#[derive(Default)]
+struct Main {
+    pid: Option<Pid>,
+    /// Our end of its stdin (nonblocking).
+    stdin: Option<Rc<OwnedFd>>,
+    /// Boxed: only `readiness=notify` programs have one.
+    notify: Option<Box<(NotifySocket, Rc<std::cell::Cell<i32>>)>>,
+    /// The eventlistener protocol reader of this run, if this is a listener (kept with
+    /// the run it reads for; it ends by itself when the listener's stdout closes).
+    _listener: Option<JoinHandle<()>>,
+}
+
+/// The runs of a program by pid: one, two during a rolling restart. A vector of them, not a
+/// hash map, which takes ~700 bytes for a single run (every process has one).
+#[derive(Default)]
+struct Runs(Vec<(Pid, Run)>);
+
+impl Runs {
+    fn keys(&self) -> impl Iterator<Item = &Pid> {
+        self.0.iter().map(|(p, _)| p)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Run> {
+        self.0.iter().map(|(_, r)| r)
+    }
+
+    fn get(&self, pid: &Pid) -> Option<&Run> {
+        self.0.iter().find(|(p, _)| p == pid).map(|(_, r)| r)
+    }
+
+    fn get_mut(&mut self, pid: &Pid) -> Option<&mut Run> {
+        self.0.iter_mut().find(|(p, _)| p == pid).map(|(_, r)| r)
+    }
+
+    fn insert(&mut self, pid: Pid, run: Run) {
+        match self.get_mut(&pid) {
+            Some(r) => *r = run,
+            None => {
+                self.0.reserve_exact(1);
+                self.0.push((pid, run));
+            }
+        }
+    }
+
+    fn remove(&mut self, pid: &Pid) -> Option<Run> {
+        let i = self.0.iter().position(|(p, _)| p == pid)?;
+        Some(self.0.swap_remove(i).1)
+    }
+}
+
+/// A replacement candidate: its child and the configuration it runs.
+struct Candidate {
+    child: Child,
+    cfg: ProcConfig,
 }
 
 struct Task {
-    cfg: Rc<ProcessConfig>,
-    ctx: Rc<Ctx>,
+    cfg: ProcConfig,
+    services: Rc<Services>,
     machine: Machine,
     stdout: Rc<RefCell<ChannelLog>>,
     stderr: Rc<RefCell<ChannelLog>>,
-    /// Our end of the child's stdin (nonblocking).
-    stdin: Option<Rc<AsyncFd<OwnedFd>>>,
-    exit_tx: mpsc::UnboundedSender<Exit>,
-    self_tx: mpsc::UnboundedSender<Command>,
-    info_tx: watch::Sender<Info>,
-    cleanup: Cleanup,
-    /// The main process of the current (or last) run, for finding its leftovers.
-    owner: Option<Owner>,
-    /// The scan made when the main process exited, reused by the first SignalLeftovers.
-    last_scan: Option<Vec<procfs::ProcStat>>,
-    cleanup_sig: i32,
-    probe: Option<JoinHandle<()>>,
-    notify: Option<(NotifySocket, Rc<std::cell::Cell<i32>>)>,
+    exit_tx: local::Sender<Exit>,
+    self_tx: local::WeakSender<Command>,
+    info_tx: Rc<Watch<Info>>,
+    /// Every process of this program the machine knows of, by pid.
+    runs: Runs,
+    main: Main,
+    /// Boxed: most processes never have one.
+    candidate: Option<Box<Candidate>>,
+    /// The configuration a `Replace` being fed asked for (taken by `SpawnCandidate`).
+    pending_cfg: Option<ProcConfig>,
     notify_status: NotifyStatus,
-    /// The eventlistener protocol reader of this run, if this is a listener.
-    listener: Option<JoinHandle<()>>,
     fcgi_socket: Option<Rc<Listening>>,
-    /// A replacement being started by a rolling restart.
-    candidate: Option<Candidate>,
-    /// Old or failed processes being stopped outside the state machine.
-    retiring: Vec<Retiring>,
+    /// Callers waiting for the replacement they asked for.
+    tickets: Vec<(u64, ReplaceReply)>,
+    next_ticket: u64,
+    /// The output pipes being read (for an upgrade's handover).
+    readers: Readers,
+    /// This process's place at its program's recycle token (given back when the task ends).
+    recycle: RecycleMember,
+    /// How the main process last ended (for `shutdown_on_exit`'s exit status).
+    last_exit: Option<corral_core::WaitStatus>,
 }
 
+impl Drop for Task {
+    fn drop(&mut self) {
+        // Whoever waits on this process learns that nothing more will happen.
+        self.info_tx.close();
+    }
+}
+
+/// The only clock reading of a process task: every event is stamped here.
 fn now() -> Now {
     Now {
         mono: Instant::now(),
@@ -124,31 +283,144 @@ fn now() -> Now {
 }
 
 impl Task {
+    #[allow(clippy::type_complexity)]
+    fn new(
+        spec: Spec,
+        services: Rc<Services>,
+        machine: Machine,
+    ) -> io::Result<(
+        Task,
+        local::Sender<Command>,
+        local::Receiver<Command>,
+        local::Receiver<Exit>,
+        Rc<Watch<Info>>,
+    )> {
+        let Spec {
+            config: cfg,
+            logs: paths,
+            fcgi_socket,
+            recycle,
+        } = spec;
+        // Shared by the two channels (and the label is the name, unless in a group).
+        let name: Rc<str> = cfg.name.as_str().into();
+        let namespec = cfg.namespec();
+        let label = if *namespec == *name {
+            name.clone()
+        } else {
+            namespec.into()
+        };
+        let open = |channel, c, path: &Option<String>| {
+            let mut log = ChannelLog::open(
+                name.clone(),
+                channel,
+                c,
+                path.as_deref(),
+                services.strip_ansi,
+            )?
+            .labelled(label.clone());
+            // An eventlistener's stdout is its protocol, not output to forward.
+            if cfg.is_listener && channel == "stdout" {
+                log = log.unforwarded();
+            }
+            Ok::<_, io::Error>(Rc::new(RefCell::new(log)))
+        };
+        let stdout = open("stdout", &cfg.stdout, &paths.stdout)?;
+        let stderr = open("stderr", &cfg.stderr, &paths.stderr)?;
+        let (tx, rx) = local::channel();
+        let (exit_tx, exit_rx) = local::channel();
+        let info = Watch::new(Info {
+            snapshot: machine.snapshot(),
+            logs: paths,
+            log_bytes: [stdout.borrow().bytes.clone(), stderr.borrow().bytes.clone()],
+        });
+        let task = Task {
+            cfg,
+            services,
+            machine,
+            stdout,
+            stderr,
+            exit_tx,
+            // Weak: the task ends once every handle is gone (its group was removed).
+            self_tx: tx.downgrade(),
+            info_tx: info.clone(),
+            runs: Runs::default(),
+            main: Main::default(),
+            candidate: None,
+            pending_cfg: None,
+            notify_status: Rc::new(RefCell::new(None)),
+            fcgi_socket,
+            tickets: Vec::new(),
+            next_ticket: 0,
+            readers: Rc::new(RefCell::new(Vec::new())),
+            recycle: recycle.member(),
+            last_exit: None,
+        };
+        Ok((task, tx, rx, exit_rx, info))
+    }
+
+    /// What an upgrade hands to the next corrald (see `handover.rs`).
+    fn export(&self) -> ProcessExport {
+        ProcessExport {
+            config: corral_config::ProcessConfig::clone(&self.cfg),
+            logs: self.info_tx.borrow().logs.clone(),
+            machine: self.machine.clone(),
+            main: self.main.pid.map(|pid| MainExport {
+                pid: pid.0,
+                stdin: self.main.stdin.as_ref().map(|f| f.as_raw_fd()),
+                notify: self
+                    .main
+                    .notify
+                    .as_ref()
+                    .map(|n| (n.0.raw_fd(), n.0.env_value.clone())),
+            }),
+            runs: self
+                .runs
+                .values()
+                .map(|r| RunExport {
+                    main: r.owner.main,
+                    main_starttime: r.owner.main_starttime,
+                    successor_starttime: r.owner.successor_starttime,
+                    signaled: r.cleanup.signaled_list(),
+                })
+                .collect(),
+            readers: self.readers.borrow().clone(),
+            notify_status: self.notify_status.borrow().clone(),
+        }
+    }
+
     async fn run(
-        mut self,
-        mut rx: mpsc::UnboundedReceiver<Command>,
-        mut exit_rx: mpsc::UnboundedReceiver<Exit>,
+        mut self: Box<Self>,
+        mut rx: local::Receiver<Command>,
+        mut exit_rx: local::Receiver<Exit>,
     ) {
         loop {
-            let deadline = [
-                self.machine.next_deadline(),
-                self.candidate.as_ref().and_then(Candidate::deadline),
-            ]
-            .into_iter()
-            .chain(self.retiring.iter().map(|r| r.kill_at))
-            .flatten()
-            .min();
+            let deadline = self.machine.next_deadline();
+            // Work that may spawn or scan waits for its turn (process/pace.rs).
             tokio::select! {
                 biased;
-                Some(exit) = exit_rx.recv() => self.on_exit(exit),
+                Some(exit) = exit_rx.recv() => {
+                    self.services.pace.admit().await;
+                    self.on_exit(exit);
+                }
                 cmd = rx.recv() => match cmd {
-                    Some(cmd) => self.on_command(cmd),
+                    Some(Command::Export(reply, resume)) => {
+                        // Hand the state over, then do nothing until the upgrade is done
+                        // (this image is replaced) or given up (`resume`).
+                        let _ = reply.send(self.export());
+                        let _ = resume.await;
+                    }
+                    Some(cmd) => {
+                        if cmd.paced() {
+                            self.services.pace.admit().await;
+                        }
+                        self.on_command(cmd);
+                    }
                     // Every handle dropped: the group was removed (only ever when stopped).
                     None => return,
                 },
                 () = sleep_until(deadline), if deadline.is_some() => {
+                    self.services.pace.admit().await;
                     self.feed(Event::Tick);
-                    self.tick_replacements();
                 }
             }
         }
@@ -160,16 +432,12 @@ impl Task {
                 self.feed(Event::Activate);
             }
             Command::Start(reply) => self.request(Event::Start, reply),
-            Command::Stop(reply) => {
-                self.abort_candidate("the process is being stopped");
-                self.request(Event::Stop, reply);
-            }
+            Command::Stop(reply) => self.request(Event::Stop, reply),
             Command::Signal(sig, reply) => self.request(Event::Signal(sig), reply),
             Command::DaemonStopping => {
                 self.feed(Event::DaemonStopping);
             }
             Command::ShutdownStop => {
-                self.abort_candidate("corrald is stopping");
                 self.feed(Event::ShutdownStop);
             }
             Command::WriteStdin(data, reply) => {
@@ -184,64 +452,71 @@ impl Task {
                 self.stdout.borrow_mut().reopen();
                 self.stderr.borrow_mut().reopen();
             }
-            Command::LeftoversMaybeGone => self.recheck_leftovers(),
+            Command::LeftoversMaybeGone(of) => self.recheck_leftovers(of),
             Command::Ready(pid) => {
-                if let Some(c) = self.candidate.as_mut().filter(|c| c.child.pid == pid) {
-                    c.ready = true;
-                    self.tick_replacements();
-                } else if self.machine.pid() == Some(pid) {
-                    self.feed(Event::Ready);
-                }
+                self.feed(Event::Ready { pid });
             }
-            Command::Replace(config, reply) => self.start_replacement(config, reply),
+            Command::HealthResult { pid, ok, text } => {
+                self.feed(Event::HealthResult { pid, ok, text });
+            }
+            Command::WatchdogPing(pid) => {
+                self.feed(Event::WatchdogPing { pid });
+            }
+            Command::WatchdogTrigger(pid) => {
+                self.feed(Event::WatchdogTrigger { pid });
+            }
+            Command::RecycleGranted => {
+                self.feed(Event::RecycleGranted);
+            }
+            Command::Replace(config, reply) => self.replace(config, reply),
+            Command::Export(..) => {} // handled in `run`
+            Command::Hold(hold) => {
+                self.feed(Event::Hold(hold));
+            }
             Command::Reconfigure(config, reply) => {
-                let ok = self.machine.state().is_stopped()
-                    && self.candidate.is_none()
-                    && self.retiring.is_empty();
+                let ok = self.machine.quiet();
                 if ok {
                     self.apply_config(config);
                 }
                 let _ = reply.send(ok);
             }
-            Command::RetiredLeftoversMaybeGone(pid) => self.recheck_retiring(pid),
         }
         self.publish();
     }
 
     fn on_exit(&mut self, exit: Exit) {
-        self.ctx.journal.borrow_mut().exited(exit.pid);
+        let pid = Pid(exit.pid);
+        self.services.journal.borrow_mut().exited(exit.pid);
+        let leftovers = match self.runs.get_mut(&pid) {
+            Some(run) if self.cfg.stopdescendants => {
+                let found = leftovers::scan(&run.owner, &|p| self.services.reaper.is_registered(p));
+                let any = !found.is_empty();
+                run.last_scan = Some(found);
+                any
+            }
+            _ => false,
+        };
+        if let Some(run) = self.runs.get_mut(&pid) {
+            for task in [run.probe.take(), run.health.take()].into_iter().flatten() {
+                task.abort();
+            }
+        }
+        if self.main.pid == Some(pid) {
+            self.last_exit = Some(exit.status);
+            // supervisord closes its ends of the pipes when the process is reaped; we keep
+            // the output pipes (leftovers may still write) but stdin goes now.
+            self.main.stdin = None;
+            self.main.notify = None;
+        }
         if self
             .candidate
             .as_ref()
-            .is_some_and(|c| c.child.pid == exit.pid)
+            .is_some_and(|c| c.child.pid == pid.0)
         {
-            let why = format!("exited before it was ready ({})", exit.status.decode().1);
-            self.fail_candidate(&why, false);
-            self.publish();
-            return;
+            self.candidate = None;
         }
-        if let Some(i) = self.retiring.iter().position(|r| r.pid() == exit.pid) {
-            self.retiring[i].alive = false;
-            self.recheck_retiring(exit.pid);
-            self.publish();
-            return;
-        }
-        let main_exited = self.owner.as_ref().is_some_and(|o| o.main == exit.pid);
-        let leftovers = if main_exited && self.cfg.stopdescendants {
-            let found = self.scan();
-            let any = !found.is_empty();
-            self.last_scan = Some(found);
-            any
-        } else {
-            false
-        };
-        // supervisord closes its ends of the pipes when the process is reaped; we keep the
-        // output pipes (leftovers may still write) but stdin goes now.
-        self.stdin = None;
-        self.probe_stop();
-        self.notify = None;
         self.feed(Event::Exited {
-            pid: exit.pid,
+            pid,
             status: exit.status,
             leftovers,
         });
@@ -253,7 +528,33 @@ impl Task {
         let _ = reply.send(r.unwrap_or(Reply::Ok));
     }
 
-    /// Feed one event and everything it leads to; publish the result.
+    /// A rolling restart of this process: the machine answers once it is over.
+    fn replace(&mut self, config: Option<ProcConfig>, reply: ReplaceReply) {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.tickets.push((ticket, reply));
+        let settings = config
+            .as_deref()
+            .map(|c| Box::new(Settings::from_config(c)));
+        self.pending_cfg = Some(config.unwrap_or_else(|| self.cfg.clone()));
+        let r = self.feed(Event::Replace {
+            settings,
+            ticket: Some(ticket),
+        });
+        self.pending_cfg = None;
+        if let Some(Reply::Failed(why)) = r {
+            if let Some(reply) = self.take_ticket(ticket) {
+                let _ = reply.send(Err(ReplaceError(why)));
+            }
+        }
+    }
+
+    fn take_ticket(&mut self, ticket: u64) -> Option<ReplaceReply> {
+        let i = self.tickets.iter().position(|(t, _)| *t == ticket)?;
+        Some(self.tickets.swap_remove(i).1)
+    }
+
+    /// Feed one event and everything its effects lead to; publish the result.
     fn feed(&mut self, event: Event) -> Option<Reply> {
         let mut queue = VecDeque::from([event]);
         let mut reply = None;
@@ -274,13 +575,11 @@ impl Task {
 
     fn publish(&self) {
         let snapshot = self.machine.snapshot();
-        let busy = self.retiring.len() + usize::from(self.candidate.is_some());
         self.info_tx.send_if_modified(|info| {
-            if info.snapshot == snapshot && info.busy == busy {
+            if info.snapshot == snapshot {
                 false
             } else {
                 info.snapshot = snapshot;
-                info.busy = busy;
                 true
             }
         });
@@ -289,8 +588,8 @@ impl Task {
     /// Adopt a new configuration (a rolling update, or a stopped process reconfigured).
     /// Log files whose settings changed are reopened at their new place; AUTO logs keep
     /// their file.
-    fn apply_config(&mut self, new: Rc<ProcessConfig>) {
-        let strip = self.ctx.strip_ansi;
+    fn apply_config(&mut self, new: ProcConfig) {
+        let strip = self.services.strip_ansi;
         let mut logs = self.info_tx.borrow().logs.clone();
         for (chan, old_c, new_c, log, path) in [
             (
@@ -318,8 +617,10 @@ impl Task {
                 corral_config::LogFile::Auto => None,
                 lf => lf.path().map(str::to_string),
             };
-            match ChannelLog::open(&new.name, chan, new_c, new_path.as_deref(), strip) {
+            match ChannelLog::open(new.name.as_str(), chan, new_c, new_path.as_deref(), strip) {
                 Ok(l) => {
+                    let mut l = l.labelled(new.namespec().into());
+                    l.bytes = log.borrow().bytes.clone();
                     *log.borrow_mut() = l;
                     *path = new_path;
                 }
@@ -334,203 +635,77 @@ impl Task {
         self.cfg = new;
     }
 
-    // ---- rolling restarts (see replace.rs) ----
-
-    fn start_replacement(&mut self, config: Option<Rc<ProcessConfig>>, reply: ReplaceReply) {
-        if self.candidate.is_some() {
-            let _ = reply.send(Err(format!(
-                "a rolling restart of '{}' is already under way",
-                self.cfg.name
-            )));
-            return;
-        }
-        let state = self.machine.state();
-        if state != corral_core::ProcessState::Running {
-            let _ = reply.send(Err(format!(
-                "'{}' is {}, not RUNNING",
-                self.cfg.name,
-                state.name()
-            )));
-            return;
-        }
-        let cfg = config.unwrap_or_else(|| self.cfg.clone());
-        let child = match self.fork(&cfg) {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = reply.send(Err(format!("cannot start a replacement: {e}")));
-                return;
-            }
-        };
-        mainlog::info(format!(
-            "rolling restart of '{}': started replacement pid {} beside pid {}",
-            cfg.name,
-            child.pid,
-            self.machine.pid().unwrap_or(0)
-        ));
-        let pid = child.pid;
-        let mut candidate = Candidate::new(child, cfg.clone(), reply);
-        candidate.probe = probe::start(
-            &cfg.readiness,
-            pid,
-            self.self_tx.clone(),
-            self.ctx.reaper.clone(),
-        );
-        self.candidate = Some(candidate);
-        self.tick_replacements(); // startsecs=0: ready at once
-    }
-
-    /// Deadlines of the candidate and of retiring processes.
-    fn tick_replacements(&mut self) {
-        let now = Instant::now();
-        if let Some(c) = &self.candidate {
-            if c.can_take_over(now) {
-                self.promote();
-            } else if !c.ready && c.give_up_at.is_some_and(|t| t <= now) {
-                let why = format!(
-                    "not ready after {} seconds (readiness_timeout)",
-                    c.cfg.readiness_timeout
-                );
-                self.fail_candidate(&why, true);
-            }
-        }
-        let due: Vec<i32> = self
-            .retiring
-            .iter()
-            .filter(|r| r.kill_at.is_some_and(|t| t <= now))
-            .map(Retiring::pid)
-            .collect();
-        for pid in due {
-            if let Some(r) = self.retiring.iter_mut().find(|r| r.pid() == pid) {
-                r.kill_now();
-            }
-            self.recheck_retiring(pid);
-        }
-    }
-
-    /// The candidate is ready: it becomes the main process; the old one retires.
-    fn promote(&mut self) {
-        if self.machine.state() != corral_core::ProcessState::Running {
-            self.fail_candidate(
-                "the running process stopped during the rolling restart",
-                true,
-            );
-            return;
-        }
-        let Some(mut c) = self.candidate.take() else {
-            return;
-        };
-        let Some(reply) = c.reply.take() else { return };
-        let old_pid = self.machine.pid().unwrap_or(0);
-        let new_pid = c.child.pid;
-        let Some(mut old_owner) = self.owner.clone() else {
-            return;
-        };
-        old_owner.successor_starttime = Some(c.child.owner.main_starttime);
-        let old_cfg = self.cfg.clone();
-        if !Rc::ptr_eq(&old_cfg, &c.cfg) {
-            self.apply_config(c.cfg.clone());
-        }
-        self.probe_stop();
-        self.adopt(&mut c.child);
-        mainlog::info(format!(
-            "rolling restart of '{}': replacement pid {new_pid} is ready",
-            self.cfg.name
-        ));
-        self.feed(Event::Replaced { pid: new_pid });
-        let outcome = Outcome::Replaced(reply, Replaced { old_pid, new_pid });
-        self.retiring
-            .push(Retiring::start(old_owner, old_cfg, Some(outcome)));
-    }
-
-    /// The candidate failed: it retires; the running process is untouched.
-    fn fail_candidate(&mut self, why: &str, alive: bool) {
-        let Some(mut c) = self.candidate.take() else {
-            return;
-        };
-        mainlog::warn(format!(
-            "rolling restart of '{}': replacement pid {} {}; the running process keeps serving",
-            c.cfg.name, c.child.pid, why
-        ));
-        let outcome = c
-            .reply
-            .take()
-            .map(|reply| Outcome::Failed(reply, format!("replacement {why}")));
-        let owner = c.child.owner.clone();
-        let retiring = if alive {
-            Retiring::start(owner, c.cfg.clone(), outcome)
-        } else {
-            Retiring::exited(owner, c.cfg.clone(), outcome)
-        };
-        let pid = retiring.pid();
-        self.retiring.push(retiring);
-        if !alive {
-            self.recheck_retiring(pid);
-        }
-    }
-
-    fn abort_candidate(&mut self, why: &str) {
-        if self.candidate.is_some() {
-            self.fail_candidate(&format!("was abandoned: {why}"), true);
-        }
-    }
-
-    /// A retiring process exited, or its leftovers may be gone: finish it when nothing of
-    /// it remains.
-    fn recheck_retiring(&mut self, pid: i32) {
-        let Some(i) = self.retiring.iter().position(|r| r.pid() == pid) else {
-            return;
-        };
-        if self.retiring[i].alive {
-            return;
-        }
-        let reaper = &self.ctx.reaper;
-        let tx = self.self_tx.clone();
-        let done = self.retiring[i].clean_up(
-            &|p| reaper.is_registered(p),
-            Box::new(move || {
-                let _ = tx.send(Command::RetiredLeftoversMaybeGone(pid));
-            }),
-        );
-        if done {
-            self.retiring.remove(i).finish();
-        }
-    }
-
     fn execute(&mut self, effect: Effect) -> Option<Event> {
         match effect {
             Effect::Spawn => Some(match self.spawn() {
                 Ok(pid) => Event::Spawned { pid },
                 Err(error) => Event::SpawnFailed { error },
             }),
+            Effect::SpawnCandidate => Some(match self.spawn_candidate() {
+                Ok(pid) => Event::CandidateSpawned { pid },
+                Err(error) => Event::CandidateSpawnFailed { error },
+            }),
             Effect::Kill { pid, sig, group } => {
                 if group && self.cfg.stopdescendants {
-                    self.cleanup.note_group_signal(pid, sig);
+                    if let Some(run) = self.runs.get_mut(&pid) {
+                        run.cleanup.note_group_signal(pid.0, sig.0);
+                    }
                 }
-                self.kill(if group { -pid } else { pid }, pid, sig)
+                self.kill(if group { pid.group() } else { pid.0 }, pid, sig)
             }
-            Effect::SendSignal { pid, sig } => self.kill(pid, pid, sig),
-            Effect::SignalLeftovers { sig } => {
-                self.cleanup_sig = sig;
-                let procs = match self.last_scan.take() {
-                    Some(p) => p,
-                    None => self.scan(),
+            Effect::SendSignal { pid, sig } => self.kill(pid.0, pid, sig),
+            Effect::SignalLeftovers { of, sig } => {
+                let procs = match self.runs.get_mut(&of) {
+                    Some(run) => match run.last_scan.take() {
+                        Some(p) => p,
+                        None => self.scan(of),
+                    },
+                    None => Vec::new(),
                 };
-                self.signal_leftovers(&procs, sig);
+                self.signal_leftovers(of, &procs, sig);
                 None
             }
-            Effect::StartProbe => {
-                if let Some(pid) = self.machine.pid() {
-                    self.probe = probe::start(
-                        &self.cfg.readiness,
-                        pid,
-                        self.self_tx.clone(),
-                        self.ctx.reaper.clone(),
-                    );
+            Effect::StartProbe { pid } => {
+                let readiness = match &self.candidate {
+                    Some(c) if c.child.pid == pid.0 => c.cfg.readiness.clone(),
+                    _ => self.cfg.readiness.clone(),
+                };
+                let probe = probe::start(
+                    &readiness,
+                    pid,
+                    self.self_tx.clone(),
+                    self.services.reaper.clone(),
+                );
+                if let Some(run) = self.runs.get_mut(&pid) {
+                    run.probe = probe;
                 }
                 None
             }
-            Effect::CancelProbe => {
-                self.probe_stop();
+            Effect::CancelProbe { pid } => {
+                if let Some(p) = self.runs.get_mut(&pid).and_then(|r| r.probe.take()) {
+                    p.abort();
+                }
+                None
+            }
+            Effect::Promote { old, new } => {
+                self.promote(old, new);
+                None
+            }
+            Effect::Retired { pid } => {
+                self.runs.remove(&pid);
+                if self
+                    .candidate
+                    .as_ref()
+                    .is_some_and(|c| c.child.pid == pid.0)
+                {
+                    self.candidate = None;
+                }
+                None
+            }
+            Effect::ReplaceDone { ticket, result } => {
+                if let Some(reply) = ticket.and_then(|t| self.take_ticket(t)) {
+                    let _ = reply.send(result.map_err(ReplaceError));
+                }
                 None
             }
             Effect::Changed {
@@ -540,15 +715,23 @@ impl Task {
                 pid,
                 tries,
             } => {
-                self.ctx.events.publish(BusEvent::ProcessState {
+                self.services.events.publish(BusEvent::ProcessState {
                     name: self.cfg.name.clone(),
                     group: self.cfg.group.clone(),
                     from,
                     to,
                     expected,
-                    pid,
+                    pid: pid.map(|p| p.0),
                     tries,
                 });
+                if let Some(tx) = &self.services.state_changes {
+                    let _ = tx.send(StateChange {
+                        namespec: self.cfg.namespec(),
+                        to,
+                        last_exit: self.last_exit,
+                        shutdown_on_exit: self.cfg.shutdown_on_exit,
+                    });
+                }
                 None
             }
             Effect::Log(level, msg) => {
@@ -560,17 +743,68 @@ impl Task {
                 }
                 None
             }
+            Effect::RunHealthCheck { pid } => {
+                if let (Some(h), Some(run)) =
+                    (&self.cfg.liveness.healthcheck, self.runs.get_mut(&pid))
+                {
+                    let check = health::run_check(
+                        &h.probe,
+                        &self.cfg,
+                        &self.services,
+                        pid,
+                        self.self_tx.clone(),
+                    );
+                    if let Some(old) = run.health.replace(check) {
+                        old.abort();
+                    }
+                }
+                None
+            }
+            Effect::CancelHealthCheck { pid } => {
+                if let Some(h) = self.runs.get_mut(&pid).and_then(|r| r.health.take()) {
+                    h.abort();
+                }
+                None
+            }
+            Effect::SampleMemory { pid } => {
+                let rss = self.runs.get(&pid).map_or(0, |run| {
+                    health::tree_rss(&run.owner, &|p| self.services.reaper.is_registered(p))
+                });
+                Some(Event::MemorySample { pid, rss })
+            }
+            Effect::RequestRecycle => self
+                .recycle
+                .request(&self.self_tx)
+                .then_some(Event::RecycleGranted),
+            Effect::ReleaseRecycle => {
+                self.recycle.release();
+                None
+            }
+            Effect::Health { pid, healthy, text } => {
+                self.services.events.publish(BusEvent::ProcessHealth {
+                    name: self.cfg.name.clone(),
+                    group: self.cfg.group.clone(),
+                    pid: pid.0,
+                    healthy,
+                    text,
+                });
+                None
+            }
+            Effect::Recycled { pid, reason, text } => {
+                self.services.events.publish(BusEvent::ProcessRecycled {
+                    name: self.cfg.name.clone(),
+                    group: self.cfg.group.clone(),
+                    pid: pid.0,
+                    reason: reason.name(),
+                    text,
+                });
+                None
+            }
         }
     }
 
-    fn probe_stop(&mut self) {
-        if let Some(p) = self.probe.take() {
-            p.abort();
-        }
-    }
-
-    fn kill(&mut self, target: i32, pid: i32, sig: i32) -> Option<Event> {
-        match sys::kill(target, sig) {
+    fn kill(&mut self, target: i32, pid: Pid, sig: Signal) -> Option<Event> {
+        match sys::kill(target, sig.0) {
             Ok(()) => None,
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
                 mainlog::debug(format!(
@@ -580,106 +814,160 @@ impl Task {
                 None
             }
             Err(e) => Some(Event::KillFailed {
+                pid,
                 error: e.to_string(),
             }),
         }
     }
 
-    fn scan(&self) -> Vec<procfs::ProcStat> {
-        match &self.owner {
-            Some(owner) => leftovers::scan(owner, &|p| self.ctx.reaper.is_registered(p)),
+    fn scan(&self, of: Pid) -> Vec<procfs::ProcStat> {
+        match self.runs.get(&of) {
+            Some(run) => leftovers::scan(&run.owner, &|p| self.services.reaper.is_registered(p)),
             None => Vec::new(),
         }
     }
 
-    fn signal_leftovers(&mut self, procs: &[procfs::ProcStat], sig: i32) {
-        let Some(owner) = self.owner.clone() else {
-            let _ = self.self_tx.send(Command::LeftoversMaybeGone);
+    fn signal_leftovers(&mut self, of: Pid, procs: &[procfs::ProcStat], sig: Signal) {
+        let tx = self.self_tx.clone();
+        let on_gone = Box::new(move || {
+            let _ = tx.send(Command::LeftoversMaybeGone(of));
+        });
+        match self.runs.get_mut(&of) {
+            Some(run) => {
+                let owner = run.owner.clone();
+                run.cleanup.signal(&owner, procs, sig.0, on_gone);
+            }
+            None => on_gone(),
+        }
+    }
+
+    /// The watched leftovers of `of` are gone; new ones may have appeared meanwhile.
+    fn recheck_leftovers(&mut self, of: Pid) {
+        let Some(sig) = self.machine.leftover_signal(of) else {
             return;
         };
-        let tx = self.self_tx.clone();
-        self.cleanup.signal(
-            &owner,
-            procs,
-            sig,
-            Box::new(move || {
-                let _ = tx.send(Command::LeftoversMaybeGone);
-            }),
-        );
-    }
-
-    /// The watched leftovers are gone; new ones may have appeared meanwhile.
-    fn recheck_leftovers(&mut self) {
-        if !self.machine.cleaning_up() {
-            return;
-        }
-        let procs = self.scan();
+        let procs = self.scan(of);
         if procs.is_empty() {
-            self.cleanup = Cleanup::default();
-            self.feed(Event::LeftoversGone);
+            if let Some(run) = self.runs.get_mut(&of) {
+                run.cleanup = Cleanup::default();
+            }
+            self.feed(Event::LeftoversGone { of });
         } else {
-            let sig = self.cleanup_sig;
-            self.signal_leftovers(&procs, sig);
+            self.signal_leftovers(of, &procs, sig);
         }
     }
 
-    fn write_stdin(&mut self, data: &[u8]) -> Result<(), String> {
-        let Some(fd) = self.stdin.clone() else {
+    fn write_stdin(&mut self, data: &[u8]) -> Result<(), StdinError> {
+        let Some(fd) = self.main.stdin.clone() else {
             return Err(if self.machine.pid().is_some() {
-                "Process has no stdin channel".into()
+                StdinError::NoChannel
             } else {
-                "Process already closed".into()
+                StdinError::Closed
             });
         };
-        write_all_nonblocking(fd, data)
+        write_all_nonblocking(&fd, data)
     }
 
-    fn fork(&self, cfg: &ProcessConfig) -> Result<Child, String> {
-        Fork {
+    fn fork(&mut self, cfg: &ProcConfig) -> Result<Child, String> {
+        let child = Fork {
             cfg,
-            ctx: &self.ctx,
+            services: &self.services,
             fcgi_socket: self.fcgi_socket.as_deref(),
             self_tx: &self.self_tx,
             exit_tx: &self.exit_tx,
             notify_status: &self.notify_status,
             stdout: &self.stdout,
             stderr: &self.stderr,
+            readers: &self.readers,
         }
-        .run()
+        .run()?;
+        self.runs.insert(
+            Pid(child.pid),
+            Run {
+                owner: child.owner.clone(),
+                cleanup: Cleanup::default(),
+                last_scan: None,
+                probe: None,
+                health: None,
+            },
+        );
+        Ok(child)
     }
 
-    /// The main process: fork it and keep what belongs to it.
-    fn spawn(&mut self) -> Result<i32, String> {
-        let mut child = self.fork(&self.cfg)?;
+    /// The main process: fork it and keep what belongs to it. What was kept of the
+    /// previous main process (gone, leftovers and all, or the machine would not spawn)
+    /// goes.
+    fn spawn(&mut self) -> Result<Pid, String> {
+        let cfg = self.cfg.clone();
+        let mut child = self.fork(&cfg)?;
+        if let Some(old) = self.main.pid.take() {
+            self.runs.remove(&old);
+        }
         self.adopt(&mut child);
-        Ok(child.pid)
+        Ok(Pid(child.pid))
     }
 
-    /// Take over what belongs to the main process (`child` keeps only its pid and owner).
+    fn spawn_candidate(&mut self) -> Result<Pid, String> {
+        let cfg = self.pending_cfg.take().unwrap_or_else(|| self.cfg.clone());
+        let child = self.fork(&cfg)?;
+        let pid = Pid(child.pid);
+        self.candidate = Some(Box::new(Candidate { child, cfg }));
+        Ok(pid)
+    }
+
+    /// The candidate `new` is the main process now; `old` retires.
+    fn promote(&mut self, old: Pid, new: Pid) {
+        let Some(mut c) = self.candidate.take().filter(|c| c.child.pid == new.0) else {
+            return;
+        };
+        let successor = c.child.owner.main_starttime;
+        if let Some(run) = self.runs.get_mut(&old) {
+            // Orphans started from now on belong to the successor's tree.
+            run.owner.successor_starttime = Some(successor);
+        }
+        if !ProcConfig::ptr_eq(&self.cfg, &c.cfg) {
+            self.apply_config(c.cfg.clone());
+        }
+        if let Some(p) = self.runs.get_mut(&new).and_then(|r| r.probe.take()) {
+            p.abort();
+        }
+        self.adopt(&mut c.child);
+    }
+
+    /// Take over what belongs to a new main process (`child` keeps only its pid and owner).
     fn adopt(&mut self, child: &mut Child) {
-        self.owner = Some(child.owner.clone());
-        self.stdin = child.stdin.take();
-        self.notify = child.notify.take();
-        self.listener = child.listener.take();
+        self.main = Main {
+            pid: Some(Pid(child.pid)),
+            stdin: child.stdin.take(),
+            notify: child.notify.take().map(Box::new),
+            _listener: child.listener.take(),
+        };
     }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
+        // Boxed: the timer is allocated only while there is a deadline, instead of taking
+        // ~100 bytes in every process's task for good.
+        Some(d) => Box::pin(tokio::time::sleep_until(d.into())).await,
         None => std::future::pending().await,
     }
 }
 
 /// Write what fits now; the rest is written in the background as the pipe drains.
 /// A closed pipe (the child closed stdin or died) is supervisord's EPIPE fault.
-fn write_all_nonblocking(fd: Rc<AsyncFd<OwnedFd>>, data: &[u8]) -> Result<(), String> {
-    let closed = |_| "Process' stdin channel is closed".to_string();
-    let written = sys::write_nonblocking(fd.get_ref(), data).map_err(closed)?;
+fn write_all_nonblocking(fd: &OwnedFd, data: &[u8]) -> Result<(), StdinError> {
+    let written = sys::write_nonblocking(fd, data).map_err(|_| StdinError::Broken)?;
     if written == data.len() {
         return Ok(());
     }
     let mut rest = data[written..].to_vec();
+    // The pipe is full: watch a copy of the descriptor for room. Registered only now, as
+    // most programs never get here (a registration costs ~250 bytes per process).
+    let fd = fd
+        .try_clone()
+        .and_then(|d| sys::async_fd(d, tokio::io::Interest::WRITABLE))
+        .map_err(|_| StdinError::Broken)?;
     tokio::task::spawn_local(async move {
         while !rest.is_empty() {
             let Ok(mut guard) = fd.writable().await else {

@@ -1,76 +1,89 @@
 //! One HTTP connection: parse requests (with limits), check credentials, route, answer;
 //! keep the connection alive as HTTP/1.1 says.
 //!
+//! Routes: `/RPC2` (XML-RPC), `/logtail/…` and `/mainlogtail` (log tails), `/metrics`
+//! (Prometheus), `/api/…` (the JSON API and its event stream), `/dashboard/…` (corral's
+//! dashboard), and everything else supervisord's web interface. The same credentials
+//! everywhere; the read-only user's actions are refused with 403 on every route.
+//!
 //! A slow or hostile client can't exhaust the daemon: headers and bodies are size-limited by
-//! the parser, a request must arrive completely within [`REQUEST_TIMEOUT`], an idle
-//! keep-alive connection is closed after [`IDLE_TIMEOUT`], and at most
-//! [`MAX_CONNECTIONS`] are served at once (more are closed at once).
+//! the parser; a new connection must start its request within [`FIRST_REQUEST_TIMEOUT`],
+//! a keep-alive connection its next one within [`IDLE_TIMEOUT`], and a request must arrive
+//! completely within [`REQUEST_TIMEOUT`]; each server keeps a bounded pool of connections
+//! (`limits.rs`), which closes the longest-waiting one to make room; and failed
+//! authentications are logged and slowed per client (`auth_guard.rs`).
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use corral_proto::http::{
-    Limits, Request, RequestParser, Response, WWW_AUTHENTICATE, check_credentials,
+    Limits, Request, RequestParser, Response, WWW_AUTHENTICATE, check_credentials, parse_basic_auth,
 };
 
 use super::Auth;
+use super::auth_guard::{AuthGuard, Role};
+use super::health_endpoint;
+use super::limits::{Peer, Pool, Ticket};
 use super::logtail;
-use super::methods;
 use super::web::{self, Site};
-use crate::mainlog;
+use super::{api, dashboard, dispatch, metrics};
 use crate::supervisor::Supervisor;
 
-const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A new connection that has not sent a byte by then is closed: an idle connection costs
+/// a descriptor and a place in the pool, and a real client sends its request at once.
+const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a keep-alive connection may wait for its next request.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A request, once started, must arrive completely within this.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-const MAX_CONNECTIONS: usize = 512;
 
-/// Counts open connections.
-#[derive(Debug, Default)]
-pub struct Limiter {
-    open: Cell<usize>,
+/// What the connections of one server share.
+#[derive(Debug)]
+pub struct Server {
+    /// Its section name, for the log.
+    pub section: String,
+    pub site: Site,
+    pub pool: Rc<Pool>,
+    pub guard: Rc<AuthGuard>,
 }
 
-struct Slot(Rc<Limiter>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.open.set(self.0.open.get() - 1);
-    }
-}
-
-pub fn spawn<S>(
-    stream: S,
-    sup: Rc<Supervisor>,
-    auth: Rc<Auth>,
-    site: Rc<Site>,
-    limiter: &Rc<Limiter>,
-) where
+/// Serve a connection from `peer`, if the server's pool has room for it (else it is
+/// closed at once; the pool counts and reports it).
+pub fn spawn<S>(stream: S, peer: Peer, sup: Rc<Supervisor>, auth: Rc<Auth>, server: &Rc<Server>)
+where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
-    if limiter.open.get() >= MAX_CONNECTIONS {
-        mainlog::warn("too many open HTTP connections; refusing one");
+    let Some(ticket) = server.pool.admit(&peer) else {
         return; // dropping the stream closes it
-    }
-    limiter.open.set(limiter.open.get() + 1);
-    let slot = Slot(limiter.clone());
+    };
+    let server = server.clone();
     tokio::task::spawn_local(async move {
-        let _slot = slot;
-        serve(stream, sup, auth, site).await;
+        serve(stream, &peer, &sup, &auth, &server, &ticket).await;
     });
 }
 
-async fn serve<S>(mut stream: S, sup: Rc<Supervisor>, auth: Rc<Auth>, site: Rc<Site>)
-where
+async fn serve<S>(
+    mut stream: S,
+    peer: &Peer,
+    sup: &Rc<Supervisor>,
+    auth: &Auth,
+    server: &Server,
+    ticket: &Ticket,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut parser = RequestParser::new(Limits::default());
     let mut buf = vec![0u8; 16 * 1024];
+    let mut idle = FIRST_REQUEST_TIMEOUT;
     loop {
         // Wait for the start of the next request (idle), then for all of it.
-        let request = match next_request(&mut stream, &mut parser, &mut buf).await {
+        ticket.waiting();
+        let next = next_request(&mut stream, &mut parser, &mut buf, idle, ticket).await;
+        ticket.busy();
+        idle = IDLE_TIMEOUT;
+        let request = match next {
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(resp) => {
@@ -81,24 +94,60 @@ where
             }
         };
         let keep_alive = request.keep_alive();
-        if !authorized(&request, &auth) {
-            let resp = Response::error_page(401)
-                .version(request.version)
-                .header("WWW-Authenticate", WWW_AUTHENTICATE);
-            if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
-                return;
+        let credentials = check(&request, auth);
+        // corral: the health endpoint answers probes that send no credentials.
+        let health = request.path() == health_endpoint::PATH
+            && !matches!(credentials, Credentials::Wrong(_));
+        let authorized = matches!(credentials, Credentials::Accepted(_));
+        let role = match credentials {
+            Credentials::Accepted(role) => role,
+            _ if health => Role::ReadOnly,
+            refused => {
+                if let Credentials::Wrong(user) = refused {
+                    let delay = server.guard.failed(peer, user.as_deref(), &server.section);
+                    // This connection's answer waits; nothing else does.
+                    tokio::time::sleep(delay).await;
+                }
+                let resp = Response::error_page(401)
+                    .version(request.version)
+                    .header("WWW-Authenticate", WWW_AUTHENTICATE);
+                if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
+                    return;
+                }
+                continue;
             }
-            continue;
-        }
+        };
         let path = request.path();
-        let resp = if path.starts_with("/RPC2") {
+        let resp = if health {
+            health_endpoint::handle(sup, &request, authorized)
+        } else if path.starts_with("/RPC2") {
             if request.method == "POST" {
-                methods::handle_http(&sup, &request.body).await
+                dispatch::handle_http(sup, &request.body, role).await
             } else {
                 Response::error_page(400)
             }
+        } else if path == "/metrics" {
+            metrics::handle(sup, &request)
+        } else if path.starts_with("/api/") {
+            match api::handle(sup, &request, role).await {
+                api::Answer::Now(resp) => resp,
+                // A stream lasts as long as the client; the connection ends with it.
+                api::Answer::Events(opts) => {
+                    api::events::serve(stream, sup, &request, opts).await;
+                    return;
+                }
+                api::Answer::Follow(path, file, start) => {
+                    logtail::serve_from(stream, &request, path, file, start).await;
+                    return;
+                }
+            }
+        } else if path == "/dashboard" || path.starts_with("/dashboard/") {
+            dashboard::serve(&request)
+        } else if role == Role::ReadOnly && web::is_action(&request) {
+            // supervisord's page stays as it is for its users; the read-only one may look.
+            Response::error_page(403)
         } else if path.starts_with("/logtail") || path.starts_with("/mainlogtail") {
-            match logtail::open(&sup, &request) {
+            match logtail::open(sup, &request) {
                 // A tail streams until the client goes away; the connection ends with it.
                 Ok((path, file)) => {
                     logtail::serve(stream, &request, path, file).await;
@@ -109,7 +158,7 @@ where
         } else {
             // Everything else is supervisord's web interface: its pages, and its static
             // file handler (which answers any other path, mostly with a 404).
-            web::handle(&sup, &site, &request).await
+            web::handle(sup, &server.site, &request).await
         };
         let resp = finish(resp, &request, keep_alive);
         if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
@@ -154,32 +203,50 @@ fn finish(resp: Response, req: &Request, keep_alive: bool) -> Response {
     }
 }
 
-fn authorized(req: &Request, auth: &Auth) -> bool {
-    let Some(user) = &auth.username else {
-        return true;
-    };
-    let password = auth.password.as_deref().unwrap_or("");
-    req.headers
-        .get("Authorization")
-        .is_some_and(|h| check_credentials(h, user, password))
+/// What a request's credentials are worth.
+enum Credentials {
+    /// Right (the full or the read-only user's), or none needed.
+    Accepted(Role),
+    /// None sent (a browser's first request, before it asks its user): not an attempt.
+    Missing,
+    /// Wrong: an attempt, by this user name if it could be read.
+    Wrong(Option<String>),
 }
 
-/// Read until a whole request is parsed. `Ok(None)`: the client closed or idled out.
+fn check(req: &Request, auth: &Auth) -> Credentials {
+    let Some(user) = &auth.username else {
+        return Credentials::Accepted(Role::Full);
+    };
+    let password = auth.password.as_deref().unwrap_or("");
+    let Some(h) = req.headers.get("Authorization") else {
+        return Credentials::Missing;
+    };
+    if check_credentials(h, user, password) {
+        return Credentials::Accepted(Role::Full);
+    }
+    if let Some(ro) = &auth.readonly_username {
+        let ro_password = auth.readonly_password.as_deref().unwrap_or("");
+        if check_credentials(h, ro, ro_password) {
+            return Credentials::Accepted(Role::ReadOnly);
+        }
+    }
+    Credentials::Wrong(parse_basic_auth(h).map(|(user, _)| user))
+}
+
+/// Read until a whole request is parsed, the client starting it within `idle`.
+/// `Ok(None)`: the client closed, idled out, or the pool closed the connection for room.
 async fn next_request<S>(
     stream: &mut S,
     parser: &mut RequestParser,
     buf: &mut [u8],
+    idle: Duration,
+    ticket: &Ticket,
 ) -> Result<Option<Request>, Response>
 where
     S: AsyncRead + Unpin,
 {
     let mut started = parser.has_partial_request();
-    let mut deadline = tokio::time::Instant::now()
-        + if started {
-            REQUEST_TIMEOUT
-        } else {
-            IDLE_TIMEOUT
-        };
+    let mut deadline = tokio::time::Instant::now() + if started { REQUEST_TIMEOUT } else { idle };
     loop {
         match parser.next_request() {
             Ok(Some(r)) => return Ok(Some(r)),
@@ -188,7 +255,11 @@ where
         }
         // `Expect: 100-continue` goes unanswered, as medusa leaves it: clients that wait
         // for it send the body after a short timeout anyway.
-        let n = match tokio::time::timeout_at(deadline, stream.read(buf)).await {
+        let read = tokio::select! {
+            r = tokio::time::timeout_at(deadline, stream.read(buf)) => r,
+            () = ticket.evicted() => return Ok(None),
+        };
+        let n = match read {
             Err(_) => {
                 return if started {
                     Err(Response::error_page(408).header("Connection", "close"))

@@ -12,8 +12,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use corral_proto::http::{Request, Response, encode_chunk, http_date};
 
-use super::methods;
-use crate::mainlog;
+use super::supervisor::lookup::process_log;
+use crate::logs::mainlog;
 use crate::supervisor::Supervisor;
 
 const HEAD: u64 = 1024;
@@ -41,7 +41,7 @@ fn resolve(sup: &Supervisor, req: &Request) -> Option<String> {
         "stderr" => true,
         _ => return None,
     };
-    methods::process_log(sup, name, stderr).ok()?
+    process_log(sup, name, stderr).ok()?
 }
 
 /// The log a tail request names, opened; or the error page to answer (the connection
@@ -60,7 +60,19 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     req: &Request,
     path: String,
+    file: std::fs::File,
+) {
+    serve_from(stream, req, path, file, None).await;
+}
+
+/// Stream the log from byte `start` (the last kilobyte when `None`, or when `start` is
+/// past the end) until the client goes away.
+pub async fn serve_from<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    req: &Request,
+    path: String,
     mut file: std::fs::File,
+    start: Option<u64>,
 ) {
     let (mut reader, mut stream) = tokio::io::split(stream);
     let meta = file.metadata().ok();
@@ -84,7 +96,10 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let mut ino = meta.as_ref().map_or(0, |m| m.ino());
     let size = meta.as_ref().map_or(0, |m| m.len());
-    let mut pos = size.saturating_sub(HEAD);
+    let mut pos = match start {
+        Some(at) if at <= size => at,
+        _ => size.saturating_sub(HEAD),
+    };
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         // Rotation: the path now names another file; follow it from its start.

@@ -1,7 +1,14 @@
 //! The daemon's only door to the kernel: thin, safe wrappers over the libc calls corrald
 //! needs. Everything `unsafe` lives in this module tree, each block saying why it is sound.
 
+// Every call corrald makes that needs `unsafe` is here, each with its SAFETY argument;
+// the rest of the crate is denied it (workspace lints).
+#![allow(unsafe_code)]
+
+pub mod daemon;
 pub mod errno;
+pub mod fs;
+pub mod handover;
 pub mod procfs;
 pub mod spawn;
 pub mod user;
@@ -29,6 +36,14 @@ fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
 pub fn kill(pid: Pid, sig: i32) -> io::Result<()> {
     // SAFETY: kill takes plain integers and has no memory effects.
     cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// The size of a memory page (for `/proc` figures counted in pages).
+pub fn page_size() -> u64 {
+    static SIZE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    // SAFETY: sysconf takes an integer name and has no memory effects.
+    *SIZE
+        .get_or_init(|| u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096))
 }
 
 pub fn getpid() -> Pid {
@@ -122,6 +137,13 @@ pub fn chown(path: &str, uid: u32, gid: Option<u32>) -> io::Result<()> {
     cvt(unsafe { libc::chown(c.as_ptr(), uid, gid.unwrap_or(u32::MAX)) }).map(drop)
 }
 
+/// `fchmod(2)`. On a unix socket before `bind`, Linux gives the socket file this mode (less
+/// the umask) from the moment it appears, instead of 0777 less the umask.
+pub fn fchmod(fd: &impl AsRawFd, mode: u32) -> io::Result<()> {
+    // SAFETY: fchmod on a descriptor the caller holds, no pointer arguments.
+    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
+}
+
 /// `pidfd_open(2)`: a descriptor that refers to exactly this process (immune to pid reuse)
 /// and becomes readable when it exits.
 pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
@@ -173,6 +195,13 @@ pub fn setrlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> i
     cvt(unsafe { libc::setrlimit(resource, &lim) }).map(drop)
 }
 
+/// Clock ticks per second (`/proc` times are in ticks).
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf takes an integer and cannot fail in a harmful way.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if n > 0 { n as u64 } else { 100 }
+}
+
 pub fn umask(mask: u32) -> u32 {
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(mask) }
@@ -186,36 +215,6 @@ pub fn drop_privileges(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
     cvt(unsafe { libc::setgid(gid) })?;
     // SAFETY: integer arguments only.
     cvt(unsafe { libc::setuid(uid) }).map(drop)
-}
-
-/// The local time of `unix_secs` as `YYYY-mm-dd HH:MM:SS` (supervisord's log timestamps use
-/// `time.localtime`).
-pub fn local_datetime(unix_secs: i64) -> String {
-    // SAFETY: localtime_r writes into `tm`, a valid out-pointer; time_t is read from a local.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        let t: libc::time_t = unix_secs;
-        libc::localtime_r(&t, &mut tm);
-        tm
-    };
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
-}
-
-/// Make the C library read TZ now, so that `localtime_r` in any thread agrees with it.
-pub fn tzset() {
-    unsafe extern "C" {
-        fn tzset();
-    }
-    // SAFETY: tzset takes no arguments; it is called once at start-up before other threads.
-    unsafe { tzset() }
 }
 
 /// Write as much of `data` as the descriptor takes now. Returns how many bytes were
@@ -244,6 +243,38 @@ pub fn write_nonblocking(fd: &impl AsRawFd, data: &[u8]) -> io::Result<usize> {
         }
     }
     Ok(off)
+}
+
+/// A new epoll instance (close-on-exec).
+pub fn epoll_create() -> io::Result<OwnedFd> {
+    // SAFETY: epoll_create1 takes a flag and returns a new descriptor or -1.
+    let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+    // SAFETY: the kernel just created this descriptor for us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `epoll_ctl(2)`: watch `fd` in `epoll` for `events`, reported with `data`
+/// (`EPOLL_CTL_ADD` / `EPOLL_CTL_MOD` / `EPOLL_CTL_DEL`).
+pub fn epoll_ctl(
+    epoll: &impl AsRawFd,
+    op: libc::c_int,
+    fd: RawFd,
+    events: u32,
+    data: u64,
+) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events, u64: data };
+    // SAFETY: ev is a valid epoll_event for the duration of the call.
+    cvt(unsafe { libc::epoll_ctl(epoll.as_raw_fd(), op, fd, &mut ev) }).map(drop)
+}
+
+/// `epoll_wait(2)` without waiting: the `data` of each ready descriptor, into `out`.
+pub fn epoll_ready(epoll: &impl AsRawFd, out: &mut Vec<u64>, max: usize) -> io::Result<()> {
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; max];
+    // SAFETY: events has room for `max` entries, as passed.
+    let n = unsafe { libc::epoll_wait(epoll.as_raw_fd(), events.as_mut_ptr(), max as i32, 0) };
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    out.extend(events[..n].iter().map(|e| e.u64));
+    Ok(())
 }
 
 /// Register an owned descriptor with the runtime's reactor.
@@ -275,4 +306,22 @@ pub fn unix_time() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+/// Remove a variable from corrald's own environment. Only while corrald has one thread
+/// (at start-up): `setenv`/`unsetenv` race with any other thread reading the environment.
+pub fn remove_env(key: &str) {
+    // SAFETY: called at start-up, before the runtime (and any other thread) exists.
+    unsafe { std::env::remove_var(key) };
+}
+
+/// CLOCK_MONOTONIC in microseconds (what systemd's `MONOTONIC_USEC=` expects).
+pub fn monotonic_usec() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000 + (ts.tv_nsec as u64) / 1_000
 }

@@ -2,7 +2,7 @@
 //! writes it (and as `supervisorctl status` prints it).
 
 use super::states::ProcessState;
-use crate::calendar::{MONTHS, civil_from_days};
+use crate::localtime::local_time;
 
 /// The `spawnerr` supervisord records when a process dies before `startsecs`.
 pub const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have details)";
@@ -63,53 +63,17 @@ pub fn format_uptime(secs: i64) -> String {
     }
 }
 
-/// `strftime('%b %d %I:%M %p')` of `time.localtime(secs)`.
-///
-/// supervisord never calls `setlocale(LC_TIME)`, so Python formats in the C locale whatever
-/// the environment says; the fields are written here by hand from `localtime_r` so that
-/// corral matches that even if its process changes locale.
+/// `strftime('%b %d %I:%M %p')` of `time.localtime(secs)`, in the C locale as supervisord
+/// writes it (see [`crate::localtime`]).
 pub fn format_stop_time(secs: i64) -> String {
-    let (month, day, hour, minute) = local_fields(secs).unwrap_or_else(|| utc_fields(secs));
-    let hour12 = if hour % 12 == 0 { 12 } else { hour % 12 };
-    let ampm = if hour < 12 { "AM" } else { "PM" };
-    let month = MONTHS.get(month as usize).copied().unwrap_or("???");
-    format!("{month} {day:02} {hour12:02}:{minute:02} {ampm}")
-}
-
-unsafe extern "C" {
-    /// POSIX `tzset` (declared here: the libc crate does not export it on every target).
-    fn tzset();
-}
-
-/// (month 0-11, day, hour, minute) of `secs` in local time.
-fn local_fields(secs: i64) -> Option<(i32, i32, i32, i32)> {
-    // time_t is 32 bits on some targets; there the conversion can fail.
-    #[allow(clippy::useless_conversion)]
-    let t: libc::time_t = secs.try_into().ok()?;
-    // SAFETY: `libc::tm` is plain old data (integers and, on some targets, a `tm_zone`
-    // pointer for which null is valid), so the all-zero value is a valid instance.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: tzset has no preconditions. Calling it first makes localtime_r follow the
-    // current TZ as Python's time.localtime does (localtime_r alone need not re-read TZ).
-    unsafe { tzset() };
-    // SAFETY: both pointers are valid for the duration of the call; localtime_r is the
-    // reentrant variant and writes only to `tm`.
-    let r = unsafe { libc::localtime_r(&t, &mut tm) };
-    if r.is_null() {
-        return None;
-    }
-    Some((tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min))
-}
-
-/// The same fields in UTC, for times the C library cannot convert.
-fn utc_fields(secs: i64) -> (i32, i32, i32, i32) {
-    let (_, month, day) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    (
-        (month - 1) as i32,
-        day as i32,
-        (rem / 3600) as i32,
-        (rem % 3600 / 60) as i32,
+    let t = local_time(secs);
+    let hour12 = if t.hour % 12 == 0 { 12 } else { t.hour % 12 };
+    let ampm = if t.hour < 12 { "AM" } else { "PM" };
+    format!(
+        "{} {:02} {hour12:02}:{:02} {ampm}",
+        t.month_abbr(),
+        t.day,
+        t.minute
     )
 }
 
@@ -158,13 +122,5 @@ mod tests {
         // with supervisor itself. Here only the shape is checked.
         let s = d(ProcessState::Stopped, 1, 0, 3, "");
         assert_eq!(s.len(), "Jan 01 12:00 AM".len(), "{s}");
-    }
-
-    #[test]
-    fn utc_fallback_fields() {
-        assert_eq!(utc_fields(0), (0, 1, 0, 0));
-        // 2026-11-22 01:31:18 UTC
-        assert_eq!(utc_fields(1_795_311_078), (10, 22, 1, 31));
-        assert_eq!(utc_fields(951_825_600), (1, 29, 12, 0)); // 2000-02-29 12:00
     }
 }

@@ -12,18 +12,25 @@ pub struct MethodInfo {
     pub help: &'static str,
 }
 
-/// Every method, sorted by name as `system.listMethods` returns them.
+/// supervisord's methods, sorted by name as its `system.listMethods` returns them.
 pub fn methods() -> &'static [MethodInfo] {
     super::method_table::METHODS
 }
 
+/// Every method corrald serves: supervisord's, then corral's own (`corral.*`).
+pub fn all_methods() -> impl Iterator<Item = &'static MethodInfo> {
+    methods()
+        .iter()
+        .chain(super::corral_methods::CORRAL_METHODS.iter())
+}
+
 /// `system.listMethods`.
 pub fn list_methods() -> Vec<&'static str> {
-    methods().iter().map(|m| m.name).collect()
+    all_methods().map(|m| m.name).collect()
 }
 
 pub fn method_info(name: &str) -> Option<&'static MethodInfo> {
-    methods().iter().find(|m| m.name == name)
+    all_methods().find(|m| m.name == name)
 }
 
 /// `system.methodHelp(name)`; `None` means supervisord's `SIGNATURE_UNSUPPORTED` fault.
@@ -42,7 +49,7 @@ mod tests {
 
     #[test]
     fn table_is_sorted_complete_and_consistent() {
-        let names = list_methods();
+        let names: Vec<&str> = methods().iter().map(|m| m.name).collect();
         assert_eq!(names.len(), 41);
         assert!(names.windows(2).all(|w| w[0] < w[1]), "not sorted/unique");
         for n in [
@@ -53,7 +60,7 @@ mod tests {
         ] {
             assert!(names.contains(&n), "{n}");
         }
-        for m in methods() {
+        for m in all_methods() {
             // The signature is what supervisord parses out of the help text's @tags.
             let ret = m
                 .help

@@ -1,6 +1,7 @@
 //! The vocabulary of supervisor's XML-RPC API: faults, states, process records and their
 //! description text, namespecs, and the method table.
 
+mod corral_methods;
 mod description;
 mod fault;
 #[rustfmt::skip]
@@ -12,7 +13,9 @@ mod states;
 
 pub use description::{EXITED_TOO_QUICKLY, format_stop_time, format_uptime, process_description};
 pub use fault::{Fault, fault_text};
-pub use methods::{MethodInfo, list_methods, method_help, method_info, method_signature, methods};
+pub use methods::{
+    MethodInfo, all_methods, list_methods, method_help, method_info, method_signature, methods,
+};
 pub use namespec::{make_namespec, split_namespec};
 pub use process_info::{ProcessInfo, capped_int};
 pub use states::{ProcessState, SupervisorState, supervisor_state_value};

@@ -18,7 +18,7 @@ pub fn parse_basic_auth(header_value: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = crate::base64::decode(cookie.trim().as_bytes()).ok()?;
+    let decoded = crate::b64::decode(cookie.trim().as_bytes()).ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
@@ -38,7 +38,10 @@ pub fn check_credentials(header_value: &str, username: &str, password_spec: &str
 pub fn password_matches(password: &str, password_spec: &str) -> bool {
     match password_spec.strip_prefix("{SHA}") {
         Some(hex) => constant_time_eq(
-            crate::sha1::hex_digest(password.as_bytes()).as_bytes(),
+            sha1_smol::Sha1::from(password)
+                .digest()
+                .to_string()
+                .as_bytes(),
             hex.as_bytes(),
         ),
         None => constant_time_eq(password.as_bytes(), password_spec.as_bytes()),
@@ -69,7 +72,7 @@ pub const WWW_AUTHENTICATE: &str = "Basic realm=\"default\"";
 pub fn basic_auth_header(username: &str, password: &str) -> String {
     format!(
         "Basic {}",
-        crate::base64::encode(format!("{username}:{password}").as_bytes())
+        crate::b64::encode(format!("{username}:{password}").as_bytes())
     )
 }
 
@@ -91,6 +94,16 @@ mod tests {
         assert_eq!(parse_basic_auth("Basic !!!"), None);
         assert_eq!(parse_basic_auth("Basic dXNlcg=="), None); // "user", no colon
         assert_eq!(parse_basic_auth("Basic"), None);
+        // Unpadded, and wrapped, credentials are taken too; a partial padding is not.
+        assert_eq!(
+            parse_basic_auth("Basic dXNlcjpwYTpzcw"),
+            Some(("user".into(), "pa:ss".into()))
+        );
+        assert_eq!(
+            parse_basic_auth("Basic dXNlcjpw\n YXNz"),
+            Some(("user".into(), "pass".into()))
+        );
+        assert_eq!(parse_basic_auth("Basic dXNlcjpwYTpzcw="), None);
         assert_eq!(basic_auth_header("user", "pass"), "Basic dXNlcjpwYXNz");
     }
 
@@ -125,6 +138,18 @@ mod tests {
             "{SHA}a94a8fe5ccb19ba61c4c0873d391e987982fbbd3"
         ));
         assert!(check_credentials(&basic_auth_header("", ""), "", ""));
+        // The SHA-1 is of the password's UTF-8 bytes, over one or several blocks
+        // (expected values from Python's hashlib.sha1(password.encode()).hexdigest()).
+        for (password, hex) in [
+            ("thepassword", "82ab876d1387bfafe46cc1c8a2ef074eae50cb1d"),
+            ("pässwörd", "f517ddf1d32a112ff1ad55c66d1b12cb38e7e8f7"),
+            (&"x".repeat(100), "50e483690ec481f4af7f6fb524b2b99eb1716565"),
+        ] {
+            assert!(
+                password_matches(password, &format!("{{SHA}}{hex}")),
+                "{password}"
+            );
+        }
         assert!(!check_credentials("garbage", "user", "test"));
     }
 

@@ -608,7 +608,7 @@ fn scalar_value(kind: Scalar, text: String) -> Result<Value, String> {
             }
             Value::DateTime(trimmed.to_owned())
         }
-        Scalar::Base64 => match crate::base64::decode(text.as_bytes()) {
+        Scalar::Base64 => match crate::b64::decode(text.as_bytes()) {
             Ok(bytes) => Value::Base64(bytes),
             Err(why) => return Err(format!("bad base64: {why}")),
         },
@@ -727,6 +727,23 @@ mod tests {
         assert_eq!(
             one_param("<value><base64>\naGVs\nbG8=\n</base64></value>").unwrap(),
             Value::from(b"hello".to_vec())
+        );
+        // Whitespace anywhere, padding or none, ignored trailing bits.
+        assert_eq!(
+            one_param("<value><base64> a G\tV s\r\nbG8 = </base64></value>").unwrap(),
+            Value::from(b"hello".to_vec())
+        );
+        assert_eq!(
+            one_param("<value><base64>aGVsbG9</base64></value>").unwrap(),
+            Value::from(b"hello".to_vec())
+        );
+        assert_eq!(
+            one_param("<value><base64>aGVsbG9=</base64></value>").unwrap(),
+            Value::from(b"hello".to_vec())
+        );
+        assert_eq!(
+            one_param("<value><base64></base64></value>").unwrap(),
+            Value::Base64(Vec::new())
         );
         assert_eq!(
             one_param("<value><string>a &amp; b &#x263A; <![CDATA[<raw>]]></string></value>")
@@ -859,6 +876,9 @@ mod tests {
                 "bad dateTime",
             ),
             ("<value><base64>!!</base64></value>", "bad base64"),
+            ("<value><base64>aGVsb</base64></value>", "bad base64"),
+            ("<value><base64>aGVsbA=</base64></value>", "bad base64"),
+            ("<value><base64>aGVs=bG8=</base64></value>", "bad base64"),
             ("<value><nil>x</nil></value>", "must be empty"),
             ("<value><foo>1</foo></value>", "unknown value type <foo>"),
             ("<value>x<int>1</int></value>", "text next to <int>"),

@@ -89,7 +89,7 @@ pub fn write_value(out: &mut String, value: &Value) {
         }
         Value::Base64(bytes) => {
             out.push_str("<value><base64>\n");
-            out.push_str(&crate::base64::encode_lines(bytes));
+            out.push_str(&crate::b64::encode_lines(bytes));
             out.push_str("</base64></value>\n");
         }
         Value::Array(items) => {

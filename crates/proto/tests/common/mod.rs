@@ -326,9 +326,10 @@ impl Supervisord {
 
 impl Drop for Supervisord {
     fn drop(&mut self) {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        // SIGTERM (a clean shutdown) to our own child, which has not been reaped yet.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
