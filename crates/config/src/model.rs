@@ -366,7 +366,8 @@ pub struct ProcessConfig {
     pub readiness_timeout: u64,
     /// corral: health checks, the watchdog, recycling and `backoff_max` (all off by
     /// default). `startretries=infinite` is `startretries` = [`STARTRETRIES_INFINITE`].
-    pub liveness: Liveness,
+    /// Boxed: ~170 bytes per process that most programs leave at the default.
+    pub liveness: Box<Liveness>,
     /// corral: `stopsequence=`, the stop signals in order, each with its wait (`TERM/20,
     /// INT/5`), then SIGKILL. Empty: supervisord's one step, `stopsignal` and
     /// `stopwaitsecs` (see [`ProcessConfig::stop_steps`]).

@@ -621,7 +621,7 @@ fn corral_liveness_options() {
         assert_eq!(p.startretries, STARTRETRIES_INFINITE);
     }
     let plain = &c.group("plain").unwrap().processes[0];
-    assert_eq!(plain.liveness, Liveness::default(), "every option is off");
+    assert_eq!(*plain.liveness, Liveness::default(), "every option is off");
     assert_eq!(plain.startretries, 3);
     let v = view_json(&l);
     assert_eq!(v["groups"][1]["processes"][0]["startretries"], "infinite");

@@ -94,6 +94,8 @@ impl Loader<'_> {
         }
         // programs.sort(): by priority, then name (all share the priority).
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        // Kept for the daemon's life (processes share it): no room for more.
+        out.shrink_to_fit();
         out
     }
 
@@ -354,10 +356,10 @@ impl Loader<'_> {
             sockets: program.extras.sockets.clone(),
             readiness,
             readiness_timeout: program.extras.readiness_timeout,
-            liveness: Liveness {
+            liveness: Box::new(Liveness {
                 healthcheck,
                 ..program.extras.liveness.clone()
-            },
+            }),
             stopsequence: program.extras.stopsequence.clone(),
             depends_on: program.extras.depends_on.clone(),
             environment_files,

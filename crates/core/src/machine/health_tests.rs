@@ -542,10 +542,10 @@ fn recycling_on_corral_sockets_replaces_and_gives_the_token_back_when_done() {
 fn backoff_max_caps_the_delay_and_infinite_retries_never_give_up() {
     let mut h = Harness::new(Settings {
         startretries: corral_config::STARTRETRIES_INFINITE,
-        liveness: LivenessRules {
+        liveness: Box::new(LivenessRules {
             backoff_max: Some(Duration::from_secs(2)),
             ..LivenessRules::default()
-        },
+        }),
         ..settings()
     });
     h.ev(Event::Start);
@@ -601,10 +601,10 @@ fn infinite_retries_alone_grow_by_a_second_as_supervisord() {
 fn with_backoff_max_crashes_after_running_back_off_doubling_and_reset_after_60_s() {
     let mut h = Harness::new(Settings {
         autorestart: AutoRestart::Always,
-        liveness: LivenessRules {
+        liveness: Box::new(LivenessRules {
             backoff_max: Some(Duration::from_secs(5)),
             ..LivenessRules::default()
-        },
+        }),
         ..settings()
     });
     h.running(1);
@@ -690,10 +690,10 @@ fn restarts_are_counted_by_reason() {
 fn other_events_while_running_do_not_restart_the_60_s_count() {
     let mut h = Harness::new(Settings {
         autorestart: AutoRestart::Always,
-        liveness: LivenessRules {
+        liveness: Box::new(LivenessRules {
             backoff_max: Some(Duration::from_secs(5)),
             ..LivenessRules::default()
-        },
+        }),
         ..settings()
     });
     h.running(1);

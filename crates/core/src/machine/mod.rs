@@ -83,7 +83,8 @@ pub struct Settings {
     pub ready: ReadyRule,
     pub readiness_timeout: u64,
     /// corral's liveness rules (all off by default).
-    pub liveness: LivenessRules,
+    /// Boxed: a few hundred bytes per process that most programs leave at the default.
+    pub liveness: Box<LivenessRules>,
     /// The program runs on corral sockets: a liveness restart replaces it the rolling way
     /// (the new process ready before the old one stops) instead of stopping it first.
     pub rolling_restart: bool,
@@ -132,7 +133,7 @@ impl Settings {
             stopdescendants: p.stopdescendants,
             ready,
             readiness_timeout: p.readiness_timeout,
-            liveness: LivenessRules::from_config(&p.liveness),
+            liveness: Box::new(LivenessRules::from_config(&p.liveness)),
             rolling_restart: !p.sockets.is_empty(),
         }
     }
@@ -444,7 +445,8 @@ pub struct Machine {
     /// The last main process spawned (for the pid in a delayed STOPPED event).
     last_pid: Option<Pid>,
     /// A replacement being started beside the main process.
-    candidate: Option<Candidate>,
+    /// Boxed: most processes never have one, and it holds its own `Settings`.
+    candidate: Option<Box<Candidate>>,
     /// Processes being stopped outside the main lifecycle: old main processes after a
     /// replacement, candidates that failed.
     retiring: Vec<Retiring>,
@@ -471,7 +473,8 @@ pub struct Machine {
     hold: Option<Hold>,
     deferred: bool,
     /// corral: where the stop of the main process is, for the API.
-    stop_progress: Option<StopProgress>,
+    /// Boxed: only a process being stopped has one.
+    stop_progress: Option<Box<StopProgress>>,
 }
 
 /// A read-only view for the API.
@@ -617,7 +620,7 @@ impl Machine {
             waiting: self.waiting(),
             hold: self.hold.clone(),
             stop: match self.phase {
-                Phase::Stopping { .. } => self.stop_progress,
+                Phase::Stopping { .. } => self.stop_progress.as_deref().copied(),
                 _ => None,
             },
         }
@@ -640,7 +643,7 @@ impl Machine {
         [
             phase,
             self.cleanup.and_then(|c| c.esc.next_at()),
-            self.candidate.as_ref().and_then(Candidate::deadline),
+            self.candidate.as_deref().and_then(Candidate::deadline),
             self.liveness_deadline(),
         ]
         .into_iter()
@@ -960,7 +963,7 @@ impl Machine {
                     ),
                 );
                 let esc = Escalation::begin(plan, now.mono);
-                self.stop_progress = Some(StopProgress::at(plan, &esc, now.wall));
+                self.stop_progress = Some(Box::new(StopProgress::at(plan, &esc, now.wall)));
                 self.change(
                     Phase::Stopping {
                         main: Some((pid, esc)),
@@ -1216,7 +1219,11 @@ impl Machine {
                 ..
             } => {
                 if let Some(e) = esc.advance(&self.settings.stop, now.mono) {
-                    self.stop_progress = Some(StopProgress::at(&self.settings.stop, esc, now.wall));
+                    self.stop_progress = Some(Box::new(StopProgress::at(
+                        &self.settings.stop,
+                        esc,
+                        now.wall,
+                    )));
                     if e.kill {
                         step.log(
                             Level::Warn,
@@ -1243,8 +1250,11 @@ impl Machine {
         if let Some(c) = self.cleanup.as_mut() {
             if let Some(e) = c.esc.advance(&self.settings.stop, now.mono) {
                 if matches!(self.phase, Phase::Stopping { main: None, .. }) {
-                    self.stop_progress =
-                        Some(StopProgress::at(&self.settings.stop, &c.esc, now.wall));
+                    self.stop_progress = Some(Box::new(StopProgress::at(
+                        &self.settings.stop,
+                        &c.esc,
+                        now.wall,
+                    )));
                 }
                 step.effects.push(Effect::SignalLeftovers {
                     of: c.of,

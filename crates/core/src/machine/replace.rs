@@ -69,11 +69,11 @@ impl Machine {
                 self.state().name()
             ));
         }
-        self.candidate = Some(Candidate {
+        self.candidate = Some(Box::new(Candidate {
             settings: settings.map_or_else(|| self.settings.clone(), |s| *s),
             alive: None,
             ticket,
-        });
+        }));
         step.effects.push(Effect::SpawnCandidate);
         Reply::Ok
     }

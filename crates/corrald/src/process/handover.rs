@@ -56,8 +56,8 @@ pub struct RunExport {
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ReaderExport {
-    /// "stdout" or "stderr".
-    pub channel: String,
+    /// "stdout" or "stderr" (borrowed: no allocation per pipe for a literal).
+    pub channel: std::borrow::Cow<'static, str>,
     pub pid: i32,
     pub fd: RawFd,
 }
@@ -81,7 +81,7 @@ impl Drop for Tracked {
 /// Read `fd` into `log` (logs/capture.rs) as one of `readers`.
 pub fn spawn_reader(
     readers: &Readers,
-    channel: &str,
+    channel: &'static str,
     pid: i32,
     fd: OwnedFd,
     log: Rc<RefCell<ChannelLog>>,
@@ -89,7 +89,7 @@ pub fn spawn_reader(
 ) {
     let raw = fd.as_raw_fd();
     readers.borrow_mut().push(ReaderExport {
-        channel: channel.to_string(),
+        channel: channel.into(),
         pid,
         fd: raw,
     });
