@@ -161,7 +161,7 @@ async fn serve<S>(
             web::handle(sup, &server.site, &request).await
         };
         let resp = finish(resp, &request, keep_alive);
-        if stream.write_all(&resp.to_bytes()).await.is_err() || !keep_alive {
+        if send(&mut stream, &resp).await.is_err() || !keep_alive {
             return;
         }
     }
@@ -274,6 +274,35 @@ where
         if !started {
             started = true;
             deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
+        }
+    }
+}
+
+/// Write `resp` with vectored writes: its head and its body as they are, without first
+/// copying them into one buffer (a big answer is megabytes), and in one packet when small.
+async fn send<S>(stream: &mut S, resp: &Response) -> std::io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+{
+    let (head, body, tail) = resp.wire_parts();
+    let mut parts: [&[u8]; 3] = [&head, body, tail];
+    loop {
+        let rest: Vec<std::io::IoSlice<'_>> = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| std::io::IoSlice::new(p))
+            .collect();
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let mut n = stream.write_vectored(&rest).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        for p in &mut parts {
+            let k = n.min(p.len());
+            *p = &p[k..];
+            n -= k;
         }
     }
 }

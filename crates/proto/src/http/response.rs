@@ -163,13 +163,26 @@ impl Response {
 
     /// The whole response as bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.head_bytes();
-        if self.chunked {
-            out.extend_from_slice(&encode_chunk(&self.body));
-        } else {
-            out.extend_from_slice(&self.body);
-        }
+        let (mut out, body, tail) = self.wire_parts();
+        out.extend_from_slice(body);
+        out.extend_from_slice(tail);
         out
+    }
+
+    /// The response in three parts to send one after the other: the head (status line,
+    /// headers and, for a chunked body, the chunk's size line), the body, and what follows
+    /// it (the chunk's CRLF). Sent with one vectored write, a large body (a
+    /// `getAllProcessInfo` of thousands of processes is megabytes) is not copied first.
+    pub fn wire_parts(&self) -> (Vec<u8>, &[u8], &'static [u8]) {
+        let mut head = self.head_bytes();
+        if self.chunked && !self.body.is_empty() {
+            head.extend_from_slice(format!("{:x}\r\n", self.body.len()).as_bytes());
+            (head, &self.body, b"\r\n")
+        } else if self.chunked {
+            (head, &[], b"")
+        } else {
+            (head, &self.body, b"")
+        }
     }
 }
 
