@@ -153,7 +153,6 @@ impl Fork<'_> {
         self.services
             .reaper
             .register(pid, Box::new(move |e| exits.send(e).is_ok()));
-        FD_SHORTAGE_REPORTED.set(false);
         drop((stdin_r, stdout_w));
         let stderr_r = stderr_pipe.map(|(r, w)| {
             drop(w);
@@ -215,18 +214,26 @@ impl Fork<'_> {
     }
 }
 
+/// A shortage of descriptors is explained at most once in this many seconds.
+const FD_SHORTAGE_QUIET_SECS: f64 = 60.0;
+
 thread_local! {
-    /// Whether the shortage of descriptors under way was reported (a spawn that succeeds
-    /// ends it).
-    static FD_SHORTAGE_REPORTED: Cell<bool> = const { Cell::new(false) };
+    /// When a shortage of descriptors was last explained (Unix seconds).
+    static FD_SHORTAGE_REPORTED_AT: Cell<Option<f64>> = const { Cell::new(None) };
 }
 
 /// Once per shortage, not once per process: why spawns fail and what to do. Each process
-/// still gets supervisord's `spawnerr` ("too many open files to spawn 'x'").
+/// still gets supervisord's `spawnerr` ("too many open files to spawn 'x'"). A spawn that
+/// succeeds in between does not end the shortage: while it lasts, every descriptor
+/// corrald frees (a request's connection closing) lets one spawn through, and the
+/// explanation would be repeated with each; so it is said again only after a quiet minute.
 fn report_fd_shortage(name: &str) {
-    if FD_SHORTAGE_REPORTED.replace(true) {
+    let now = sys::unix_time();
+    let last = FD_SHORTAGE_REPORTED_AT.get();
+    if last.is_some_and(|t| (now - t).abs() < FD_SHORTAGE_QUIET_SECS) {
         return;
     }
+    FD_SHORTAGE_REPORTED_AT.set(Some(now));
     let (soft, hard) = sys::getrlimit(libc::RLIMIT_NOFILE).unwrap_or((0, 0));
     mainlog::error(format!(
         "corrald has run out of file descriptors (it may open {soft}; the hard limit is \
