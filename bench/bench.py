@@ -207,6 +207,9 @@ FIGURES = [
                    fmt="{:.1f}"),
         )
     ],
+    Figure("scale1000_floor", "scale", "the same 1,000 programs, no daemon: bare posix_spawn loop",
+           "time until all spawned (the floor: 1000 spawns, 2000 log files)", "s",
+           _scale(1000, "all_running_s"), None, fmt="{:.2f}", subject="floor-spawn"),
     Figure("scale_start_growth", "scale", "3,000 vs 1,000 programs",
            "start time per process, 3,000 / 1,000", "×", _growth("all_running_s"), ("abs", 1.3),
            fmt="{:.2f}"),

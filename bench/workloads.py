@@ -633,7 +633,24 @@ EXTRA_SUBJECTS = {
     "lines": {
         "floor-poll": lambda bins: lines_floor(0.010),
     },
+    "scale": {
+        "floor-spawn": lambda bins: {"1000": spawn_floor(1000)},
+    },
 }
+
+
+def spawn_floor(n):
+    """Starting n programs with no daemon: a bare posix_spawn loop that creates the same
+    two log files per program (children/spawnfloor.py), on the same file system."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="corral-bench-floor-", dir=harness.tmpfs_dir()) as d:
+        out = subprocess.run(
+            [harness.PYTHON, os.path.join(CHILDREN, "spawnfloor.py"), d, str(n)],
+            capture_output=True, text=True, check=True, timeout=300,
+        )
+    return json.loads(out.stdout)
 
 def lines_floor(pause):
     """The lines workload with no daemon: a bare poll loop copying the 20 pipes into files
