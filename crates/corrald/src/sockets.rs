@@ -476,13 +476,7 @@ pub struct SocketExport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::testutil::env;
 
     /// Adopts a fresh TCP listener in place of each inherited descriptor number.
     fn fake_adopt(raw: i32) -> Option<OwnedFd> {

@@ -63,3 +63,11 @@ pub fn local_set<F: std::future::Future>(f: F) -> F::Output {
         .unwrap();
     tokio::task::LocalSet::new().block_on(&rt, f)
 }
+
+/// An environment from `(name, value)` pairs.
+pub fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

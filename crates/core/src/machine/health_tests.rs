@@ -331,6 +331,13 @@ fn an_administrative_stop_during_a_health_restart_wins() {
     assert!(!has(&s, &Effect::Spawn));
 }
 
+/// `backoff_max` of `secs` on `base`.
+fn backoff_max(secs: u64, base: Settings) -> Settings {
+    let mut s = base;
+    s.liveness.backoff_max = Some(Duration::from_secs(secs));
+    s
+}
+
 fn watchdog(ms: u64) -> Settings {
     let mut s = settings();
     s.liveness.watchdog = Some(Duration::from_millis(ms));
@@ -540,14 +547,13 @@ fn recycling_on_corral_sockets_replaces_and_gives_the_token_back_when_done() {
 
 #[test]
 fn backoff_max_caps_the_delay_and_infinite_retries_never_give_up() {
-    let mut h = Harness::new(Settings {
-        startretries: corral_config::STARTRETRIES_INFINITE,
-        liveness: Box::new(LivenessRules {
-            backoff_max: Some(Duration::from_secs(2)),
-            ..LivenessRules::default()
-        }),
-        ..settings()
-    });
+    let mut h = Harness::new(backoff_max(
+        2,
+        Settings {
+            startretries: corral_config::STARTRETRIES_INFINITE,
+            ..settings()
+        },
+    ));
     h.ev(Event::Start);
     for attempt in 1..=20i32 {
         h.ev(Event::Spawned { pid: Pid(attempt) });
@@ -599,14 +605,13 @@ fn infinite_retries_alone_grow_by_a_second_as_supervisord() {
 
 #[test]
 fn with_backoff_max_crashes_after_running_back_off_doubling_and_reset_after_60_s() {
-    let mut h = Harness::new(Settings {
-        autorestart: AutoRestart::Always,
-        liveness: Box::new(LivenessRules {
-            backoff_max: Some(Duration::from_secs(5)),
-            ..LivenessRules::default()
-        }),
-        ..settings()
-    });
+    let mut h = Harness::new(backoff_max(
+        5,
+        Settings {
+            autorestart: AutoRestart::Always,
+            ..settings()
+        },
+    ));
     h.running(1);
     // The first crash restarts at once, as supervisord does.
     let s = h.ev(exited(1, WaitStatus::exited(1)));
@@ -688,14 +693,13 @@ fn restarts_are_counted_by_reason() {
 
 #[test]
 fn other_events_while_running_do_not_restart_the_60_s_count() {
-    let mut h = Harness::new(Settings {
-        autorestart: AutoRestart::Always,
-        liveness: Box::new(LivenessRules {
-            backoff_max: Some(Duration::from_secs(5)),
-            ..LivenessRules::default()
-        }),
-        ..settings()
-    });
+    let mut h = Harness::new(backoff_max(
+        5,
+        Settings {
+            autorestart: AutoRestart::Always,
+            ..settings()
+        },
+    ));
     h.running(1);
     h.ev(exited(1, WaitStatus::exited(1))); // first crash: at once
     h.ev(Event::Spawned { pid: Pid(2) });

@@ -117,18 +117,6 @@ pub fn healthy(p: &ProcessHandle, info: &crate::process::Info) -> Option<bool> {
     }
 }
 
-/// Every state name, in code order (one `corral_process_state` series each).
-const STATES: [ProcessState; 8] = [
-    ProcessState::Stopped,
-    ProcessState::Starting,
-    ProcessState::Running,
-    ProcessState::Backoff,
-    ProcessState::Stopping,
-    ProcessState::Exited,
-    ProcessState::Fatal,
-    ProcessState::Unknown,
-];
-
 /// A label value, escaped as the text format wants (`\\`, `\"`, `\n`).
 fn esc(v: &str) -> String {
     let mut s = String::with_capacity(v.len());
@@ -279,7 +267,8 @@ pub fn render(sup: &Supervisor) -> String {
         "The process's state: 1 for the series of its current state, 0 for the others.",
     );
     for r in &rows {
-        for s in STATES {
+        // Every state, in code order: one `corral_process_state` series each.
+        for s in ProcessState::ALL {
             let labels = format!("{},state=\"{}\"", r.labels, s.name());
             o.sample(
                 "corral_process_state",

@@ -8,7 +8,7 @@ use corral_proto::api::{Fault, capped_int, make_namespec};
 use corral_proto::xmlrpc::{Value, xml_safe_text};
 
 use super::lookup::{all_processes, existing_file, named_process, process_log};
-use super::process::result_struct;
+use super::process::outcome;
 use crate::logs::mainlog;
 use crate::rpc::args::Args;
 use crate::rpc::error::{RpcError, RpcResult, err, err0};
@@ -80,10 +80,7 @@ pub async fn clear_all_process_logs(sup: Rc<Supervisor>, _: Args) -> RpcResult {
     let mut results = Vec::new();
     for p in all_processes(&sup, false) {
         let namespec = make_namespec(p.group(), p.name());
-        match clear_process_logs(&sup, &namespec).await {
-            Ok(()) => results.push(result_struct(&p, Fault::Success.code(), "OK")),
-            Err(e) => results.push(result_struct(&p, e.code, &e.text)),
-        }
+        results.push(outcome(&p, clear_process_logs(&sup, &namespec).await));
     }
     Ok(Value::Array(results))
 }

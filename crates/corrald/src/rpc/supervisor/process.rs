@@ -9,7 +9,6 @@
 //! own settings allow, plus a margin, and ends with a fault saying what it saw if the
 //! bound passes.
 
-use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -58,6 +57,14 @@ pub fn result_struct(p: &ProcessHandle, code: i32, description: &str) -> Value {
         ("status", Value::Int(code)),
         ("description", Value::from(description)),
     ])
+}
+
+/// The entry for `p` once its action is done: OK, or the fault it got.
+pub fn outcome(p: &ProcessHandle, r: Result<(), RpcError>) -> Value {
+    match r {
+        Ok(()) => result_struct(p, Fault::Success.code(), "OK"),
+        Err(e) => result_struct(p, e.code, &e.text),
+    }
 }
 
 pub async fn get_process_info(sup: Rc<Supervisor>, a: Args) -> RpcResult {
@@ -278,46 +285,70 @@ async fn start_many(sup: &Supervisor, procs: Vec<ProcessHandle>, wait: bool) -> 
             continue;
         }
         let namespec = make_namespec(p.group(), p.name());
-        match begin_start(sup, &p, &namespec, wait).await {
-            Ok(None) => results.push(result_struct(&p, Fault::Success.code(), "OK")),
-            Ok(Some(w)) => waiting.push((w, namespec)),
-            Err(e) => results.push(result_struct(&p, e.code, &e.text)),
-        }
+        let begun = begin_start(sup, &p, &namespec, wait).await;
+        route_begun(&p, namespec, begun, &mut results, &mut waiting);
     }
-    results.extend(
-        complete_all(waiting, |w, n| async move {
-            match w.wait(&n).await {
-                Ok(()) => result_struct(&w.p, Fault::Success.code(), "OK"),
-                Err(e) => result_struct(&w.p, e.code, &e.text),
-            }
-        })
-        .await,
-    );
-    Ok(Value::Array(results))
+    Ok(Value::Array(with_waited(results, waiting).await))
 }
 
-/// Run the waits concurrently; results in completion order (as supervisord's polling
-/// appends them).
-async fn complete_all<T, F, Fut>(items: Vec<(T, String)>, f: F) -> Vec<Value>
-where
-    F: Fn(T, String) -> Fut,
-    Fut: Future<Output = Value> + 'static,
-{
+/// An action begun on a process that a waiting call then waits for (a start, a stop).
+trait Pending: 'static {
+    fn process(&self) -> &ProcessHandle;
+    async fn wait(&self, namespec: &str) -> Result<(), RpcError>;
+}
+
+impl Pending for StartWait {
+    fn process(&self) -> &ProcessHandle {
+        &self.p
+    }
+
+    async fn wait(&self, namespec: &str) -> Result<(), RpcError> {
+        StartWait::wait(self, namespec).await
+    }
+}
+
+impl Pending for StopWait {
+    fn process(&self) -> &ProcessHandle {
+        &self.p
+    }
+
+    async fn wait(&self, namespec: &str) -> Result<(), RpcError> {
+        StopWait::wait(self, namespec).await
+    }
+}
+
+/// Where a process of a `*Group`/`*All` call stands once its action began: answered at
+/// once (done, or refused), or to be waited for.
+fn route_begun<W>(
+    p: &ProcessHandle,
+    namespec: String,
+    begun: Result<Option<W>, RpcError>,
+    results: &mut Vec<Value>,
+    waiting: &mut Vec<(W, String)>,
+) {
+    match begun {
+        Ok(Some(w)) => waiting.push((w, namespec)),
+        Ok(None) => results.push(outcome(p, Ok(()))),
+        Err(e) => results.push(outcome(p, Err(e))),
+    }
+}
+
+/// `results`, then the outcomes of `waiting`, waited for concurrently and appended in
+/// completion order (as supervisord's polling appends them).
+async fn with_waited<W: Pending>(mut results: Vec<Value>, waiting: Vec<(W, String)>) -> Vec<Value> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let n = items.len();
-    for (item, name) in items {
-        let fut = f(item, name);
+    for (w, namespec) in waiting {
         let tx = tx.clone();
         tokio::task::spawn_local(async move {
-            let _ = tx.send(fut.await);
+            let r = w.wait(&namespec).await;
+            let _ = tx.send(outcome(w.process(), r));
         });
     }
     drop(tx);
-    let mut out = Vec::with_capacity(n);
     while let Some(v) = rx.recv().await {
-        out.push(v);
+        results.push(v);
     }
-    out
+    results
 }
 
 /// A stop under way, to be waited for.
@@ -417,7 +448,7 @@ async fn stop_many(sup: &Supervisor, procs: Vec<ProcessHandle>, wait: bool) -> R
     }
     let mut results = stop_batch(first.clone(), false).await;
     for p in rest.iter().flatten() {
-        results.push(result_struct(p, Fault::Success.code(), "OK"));
+        results.push(outcome(p, Ok(())));
     }
     if !rest.is_empty() {
         tokio::task::spawn_local(async move {
@@ -443,22 +474,10 @@ async fn stop_batch(procs: Vec<ProcessHandle>, wait: bool) -> Vec<Value> {
             continue;
         }
         let namespec = make_namespec(p.group(), p.name());
-        match begin_stop(&p, &namespec, wait).await {
-            Ok(None) => results.push(result_struct(&p, Fault::Success.code(), "OK")),
-            Ok(Some(w)) => waiting.push((w, namespec)),
-            Err(e) => results.push(result_struct(&p, e.code, &e.text)),
-        }
+        let begun = begin_stop(&p, &namespec, wait).await;
+        route_begun(&p, namespec, begun, &mut results, &mut waiting);
     }
-    results.extend(
-        complete_all(waiting, |w, n| async move {
-            match w.wait(&n).await {
-                Ok(()) => result_struct(&w.p, Fault::Success.code(), "OK"),
-                Err(e) => result_struct(&w.p, e.code, &e.text),
-            }
-        })
-        .await,
-    );
-    results
+    with_waited(results, waiting).await
 }
 
 async fn signal_one(p: &ProcessHandle, namespec: &str, sig: &Value) -> Result<(), RpcError> {
@@ -483,10 +502,7 @@ async fn signal_many(procs: Vec<ProcessHandle>, sig: &Value) -> Value {
             continue;
         }
         let namespec = make_namespec(p.group(), p.name());
-        match signal_one(&p, &namespec, sig).await {
-            Ok(()) => results.push(result_struct(&p, Fault::Success.code(), "OK")),
-            Err(e) => results.push(result_struct(&p, e.code, &e.text)),
-        }
+        results.push(outcome(&p, signal_one(&p, &namespec, sig).await));
     }
     Value::Array(results)
 }
