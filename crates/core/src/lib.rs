@@ -9,6 +9,7 @@
 pub mod ids;
 pub mod machine;
 pub mod persist;
+pub mod sparse;
 pub mod state;
 pub mod wait;
 

@@ -156,7 +156,7 @@ pub fn main(argv: &[String]) -> i32 {
         Err(msg) => return usage_error(&msg),
     };
 
-    let file = match RotatingFile::open(&s.logfile, s.logfile_maxbytes, s.logfile_backups) {
+    let file = match RotatingFile::open(s.logfile.as_str(), s.logfile_maxbytes, s.logfile_backups) {
         Ok(f) => Some(f),
         Err(e) => return usage_error(&format!("could not open the log file {}: {e}", s.logfile)),
     };
@@ -283,7 +283,7 @@ fn resume(state: Result<upgrade::State, String>) -> i32 {
     }
     let config = state.supervisor.config;
     let s = &config.supervisord;
-    let file = RotatingFile::open(&s.logfile, s.logfile_maxbytes, s.logfile_backups).ok();
+    let file = RotatingFile::open(s.logfile.as_str(), s.logfile_maxbytes, s.logfile_backups).ok();
     mainlog::configure(s.loglevel, file, s.nodaemon && !s.silent);
     mainlog::info(format!(
         "upgraded in place: corral {} -> {}, pid {}",
@@ -895,7 +895,8 @@ async fn run(start: Start, deploy: Deploy) -> i32 {
             mainlog::error(e);
         }
         let s = &new.supervisord;
-        let file = RotatingFile::open(&s.logfile, s.logfile_maxbytes, s.logfile_backups).ok();
+        let file =
+            RotatingFile::open(s.logfile.as_str(), s.logfile_maxbytes, s.logfile_backups).ok();
         mainlog::configure(s.loglevel, file, s.nodaemon && !s.silent);
         events.set_identifier(&s.identifier);
         for m in &new.warnings {

@@ -631,10 +631,10 @@ impl Supervisor {
         let s = &config.supervisord;
         let resolve = |lf: &LogFile, channel: &str| match lf {
             LogFile::None => None,
-            LogFile::Path(_) => lf.path().map(str::to_string),
+            LogFile::Path(_) => lf.path().map(Rc::from),
             LogFile::Auto => {
                 match logs::auto_log_path(&s.childlogdir, &p.name, channel, &s.identifier) {
-                    Ok(path) => Some(path),
+                    Ok(path) => Some(Rc::from(path)),
                     Err(e) => {
                         mainlog::error(format!(
                             "cannot create AUTO {channel} log for '{}' in {}: {e}",

@@ -54,6 +54,17 @@ pub struct LivenessRules {
     pub backoff_max: Option<Duration>,
 }
 
+impl crate::sparse::Off for LivenessRules {
+    const OFF: &'static LivenessRules = &LivenessRules {
+        health: None,
+        watchdog: None,
+        max_memory: None,
+        max_lifetime: None,
+        lifetime_jitter: Duration::ZERO,
+        backoff_max: None,
+    };
+}
+
 impl LivenessRules {
     pub fn from_config(l: &Liveness) -> LivenessRules {
         LivenessRules {
@@ -246,7 +257,7 @@ impl Machine {
             Phase::Running { pid } => Some(pid),
             _ => None,
         };
-        if self.watch.map(|w| w.pid) == running {
+        if self.watch.as_ref().map(|w| w.pid) == running {
             return;
         }
         if let Some(w) = self.watch.take() {

@@ -21,7 +21,7 @@ pub struct Hold {
 impl Machine {
     /// A new hold (or none: the dependencies are met). Lifting it spawns a deferred start.
     pub(super) fn set_hold(&mut self, hold: Option<Hold>, now: Now, step: &mut Step) {
-        self.hold = hold;
+        self.hold = hold.map(Box::new);
         if self.hold.is_some() || !self.deferred {
             return;
         }
@@ -74,7 +74,7 @@ impl Machine {
     /// The hold of a process whose start is deferred (what it waits for).
     pub(super) fn waiting(&self) -> Option<Hold> {
         if self.deferred {
-            self.hold.clone()
+            self.hold.as_deref().cloned()
         } else {
             None
         }

@@ -83,8 +83,8 @@ pub struct Settings {
     pub ready: ReadyRule,
     pub readiness_timeout: u64,
     /// corral's liveness rules (all off by default).
-    /// Boxed: a few hundred bytes per process that most programs leave at the default.
-    pub liveness: Box<LivenessRules>,
+    /// Sparse: a few hundred bytes per process that most programs leave off.
+    pub liveness: crate::sparse::Sparse<LivenessRules>,
     /// The program runs on corral sockets: a liveness restart replaces it the rolling way
     /// (the new process ready before the old one stops) instead of stopping it first.
     pub rolling_restart: bool,
@@ -133,7 +133,7 @@ impl Settings {
             stopdescendants: p.stopdescendants,
             ready,
             readiness_timeout: p.readiness_timeout,
-            liveness: Box::new(LivenessRules::from_config(&p.liveness)),
+            liveness: crate::sparse::Sparse::new(LivenessRules::from_config(&p.liveness)),
             rolling_restart: !p.sockets.is_empty(),
         }
     }
@@ -458,9 +458,11 @@ pub struct Machine {
     /// What the health checks and the watchdog found.
     health: HealthStatus,
     /// A liveness restart (health, watchdog, memory, lifetime) under way.
-    restart: Option<RestartJob>,
+    /// Boxed, like the other corral-only parts below: a program that uses none of corral's
+    /// options pays a pointer for each, not its size (thousands of processes add up).
+    restart: Option<Box<RestartJob>>,
     /// Waiting for the recycle token: why, and the text for the log.
-    recycle_wait: Option<(RestartReason, String)>,
+    recycle_wait: Option<Box<(RestartReason, String)>>,
     restarts: RestartCounts,
     /// Consecutive crashes after RUNNING (`backoff_max`), and when RUNNING was entered.
     crash_streak: u32,
@@ -470,7 +472,7 @@ pub struct Machine {
     /// `backoff_max` or `startretries=infinite`.
     next_attempt: Option<f64>,
     /// corral: held back by the orchestration, and a spawn deferred until it is not.
-    hold: Option<Hold>,
+    hold: Option<Box<Hold>>,
     deferred: bool,
     /// corral: where the stop of the main process is, for the API.
     /// Boxed: only a process being stopped has one.
@@ -618,7 +620,7 @@ impl Machine {
                 _ => None,
             },
             waiting: self.waiting(),
-            hold: self.hold.clone(),
+            hold: self.hold.as_deref().cloned(),
             stop: match self.phase {
                 Phase::Stopping { .. } => self.stop_progress.as_deref().copied(),
                 _ => None,

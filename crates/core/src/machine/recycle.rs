@@ -59,27 +59,28 @@ impl RestartReason {
     }
 }
 
-/// How many times the process was restarted, by reason.
+/// How many times the process was restarted, by reason. (u32: four billion restarts is
+/// decades of a crash a second; every process carries these.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RestartCounts {
-    pub crash: u64,
-    pub health: u64,
-    pub watchdog: u64,
-    pub memory: u64,
-    pub lifetime: u64,
-    pub manual: u64,
+    pub crash: u32,
+    pub health: u32,
+    pub watchdog: u32,
+    pub memory: u32,
+    pub lifetime: u32,
+    pub manual: u32,
 }
 
 impl RestartCounts {
     pub fn get(&self, reason: RestartReason) -> u64 {
-        match reason {
+        u64::from(match reason {
             RestartReason::Crash => self.crash,
             RestartReason::Health => self.health,
             RestartReason::Watchdog => self.watchdog,
             RestartReason::Memory => self.memory,
             RestartReason::Lifetime => self.lifetime,
             RestartReason::Manual => self.manual,
-        }
+        })
     }
 
     pub(super) fn bump(&mut self, reason: RestartReason) {
@@ -91,7 +92,7 @@ impl RestartCounts {
             RestartReason::Lifetime => &mut self.lifetime,
             RestartReason::Manual => &mut self.manual,
         };
-        *n += 1;
+        *n = n.saturating_add(1);
     }
 }
 
@@ -120,12 +121,12 @@ impl Machine {
                 self.settings.name
             ),
         );
-        self.recycle_wait = Some((reason, text));
+        self.recycle_wait = Some(Box::new((reason, text)));
         step.effects.push(Effect::RequestRecycle);
     }
 
     pub(super) fn recycle_granted(&mut self, now: Now, step: &mut Step) {
-        let wanted = self.recycle_wait.take();
+        let wanted = self.recycle_wait.take().map(|w| *w);
         let pid = match self.phase {
             Phase::Running { pid } if self.restart.is_none() => Some(pid),
             _ => None,
@@ -160,12 +161,12 @@ impl Machine {
         self.stop_running_check(now, step);
         self.restarts.bump(reason);
         let rolling = self.settings.rolling_restart;
-        self.restart = Some(RestartJob {
+        self.restart = Some(Box::new(RestartJob {
             reason,
             text,
             token,
             rolling,
-        });
+        }));
         let reply = if rolling {
             self.replace(None, None, step)
         } else {

@@ -22,7 +22,7 @@ pub(super) fn settings() -> Settings {
         stopdescendants: true,
         ready: ReadyRule::AfterStartsecs,
         readiness_timeout: 60,
-        liveness: Box::default(),
+        liveness: Default::default(),
         rolling_restart: false,
     }
 }

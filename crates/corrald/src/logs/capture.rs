@@ -502,7 +502,8 @@ mod tests {
             events_enabled: false,
             syslog: false,
         };
-        let log = ChannelLog::open("t", "stdout", &cfg, path.to_str(), false).unwrap();
+        let log =
+            ChannelLog::open("t", "stdout", &cfg, path.to_str().map(Rc::from), false).unwrap();
         let (r, w) = crate::sys::pipe().unwrap();
         crate::sys::set_nonblocking(&r, true).unwrap();
         let mut expected = Vec::new();

@@ -261,7 +261,7 @@ impl ChannelLog {
         process_name: impl Into<Rc<str>>,
         channel: &'static str,
         cfg: &ChannelConfig,
-        path: Option<&str>,
+        path: Option<Rc<str>>,
         strip_ansi: bool,
     ) -> io::Result<ChannelLog> {
         let file = match path {

@@ -13,10 +13,12 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 #[derive(Debug)]
 pub struct RotatingFile {
-    path: PathBuf,
+    /// Shared with the process's published log paths (one copy of each name).
+    path: Rc<str>,
     maxbytes: u64,
     backups: u32,
     file: Option<File>,
@@ -28,7 +30,7 @@ pub struct RotatingFile {
 
 impl RotatingFile {
     /// Open `path` for appending (creating it). `maxbytes = 0` never rotates.
-    pub fn open(path: impl Into<PathBuf>, maxbytes: u64, backups: u32) -> io::Result<RotatingFile> {
+    pub fn open(path: impl Into<Rc<str>>, maxbytes: u64, backups: u32) -> io::Result<RotatingFile> {
         let mut f = RotatingFile {
             path: path.into(),
             maxbytes,
@@ -45,7 +47,7 @@ impl RotatingFile {
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        Path::new(&*self.path)
     }
 
     /// Append `data`, rotating at exactly `maxbytes`.
@@ -113,23 +115,23 @@ impl RotatingFile {
                     remove_and_rename(&src, &self.numbered(i + 1))?;
                 }
             }
-            remove_and_rename(&self.path, &self.numbered(1))?;
+            remove_and_rename(self.path(), &self.numbered(1))?;
         }
         let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&self.path)?;
+            .open(self.path())?;
         // Keep appending semantics for later writes (truncate above is the 'wb' open).
         drop(file);
-        let (file, _) = open_append(&self.path)?;
+        let (file, _) = open_append(self.path())?;
         self.file = Some(file);
         self.size = 0;
         Ok(())
     }
 
     fn numbered(&self, i: u32) -> PathBuf {
-        let mut s = self.path.clone().into_os_string();
+        let mut s = std::ffi::OsString::from(&*self.path);
         s.push(format!(".{i}"));
         PathBuf::from(s)
     }
@@ -137,13 +139,13 @@ impl RotatingFile {
     /// Close and open again (SIGUSR2, after an external rotation).
     pub fn reopen(&mut self) -> io::Result<()> {
         self.file = None;
-        let (file, special) = open_append(&self.path)?;
+        let (file, special) = open_append(self.path())?;
         self.size = if special {
             0
         } else {
             file.metadata().map(|m| m.len()).unwrap_or(0)
         };
-        self.special = special || is_stream_path(&self.path);
+        self.special = special || is_stream_path(self.path());
         self.file = Some(file);
         Ok(())
     }
@@ -152,7 +154,7 @@ impl RotatingFile {
     pub fn clear(&mut self) -> io::Result<()> {
         self.file = None;
         if !self.special {
-            match fs::remove_file(&self.path) {
+            match fs::remove_file(self.path()) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
@@ -244,7 +246,7 @@ mod tests {
     fn rotates_at_exactly_maxbytes_without_losing_bytes() {
         let d = tmpdir("exact");
         let p = d.join("app.log");
-        let mut f = RotatingFile::open(&p, 100, 5).unwrap();
+        let mut f = RotatingFile::open(p.to_str().unwrap(), 100, 5).unwrap();
         let mut all = Vec::new();
         for i in 0..37u32 {
             let chunk = format!("line {i:04} {}\n", "x".repeat((i % 7) as usize));
@@ -268,7 +270,7 @@ mod tests {
     fn oldest_backup_is_dropped() {
         let d = tmpdir("drop");
         let p = d.join("a.log");
-        let mut f = RotatingFile::open(&p, 10, 2).unwrap();
+        let mut f = RotatingFile::open(p.to_str().unwrap(), 10, 2).unwrap();
         f.write(&[b'a'; 10]).unwrap();
         f.write(&[b'b'; 10]).unwrap();
         f.write(&[b'c'; 10]).unwrap();
@@ -284,7 +286,7 @@ mod tests {
     fn zero_backups_truncates() {
         let d = tmpdir("zero");
         let p = d.join("a.log");
-        let mut f = RotatingFile::open(&p, 4, 0).unwrap();
+        let mut f = RotatingFile::open(p.to_str().unwrap(), 4, 0).unwrap();
         f.write(b"abcdef").unwrap();
         assert_eq!(read(&p), b"ef");
         let _ = fs::remove_dir_all(d);
@@ -294,7 +296,7 @@ mod tests {
     fn deleted_file_is_recreated() {
         let d = tmpdir("deleted");
         let p = d.join("a.log");
-        let mut f = RotatingFile::open(&p, 0, 0).unwrap();
+        let mut f = RotatingFile::open(p.to_str().unwrap(), 0, 0).unwrap();
         f.write(b"one\n").unwrap();
         fs::remove_file(&p).unwrap();
         f.write(b"two\n").unwrap();
@@ -319,7 +321,7 @@ mod tests {
     fn clear_starts_afresh() {
         let d = tmpdir("clear");
         let p = d.join("a.log");
-        let mut f = RotatingFile::open(&p, 0, 0).unwrap();
+        let mut f = RotatingFile::open(p.to_str().unwrap(), 0, 0).unwrap();
         f.write(b"old\n").unwrap();
         f.clear().unwrap();
         f.write(b"new\n").unwrap();

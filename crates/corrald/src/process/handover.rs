@@ -56,10 +56,26 @@ pub struct RunExport {
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ReaderExport {
-    /// "stdout" or "stderr" (borrowed: no allocation per pipe for a literal).
-    pub channel: std::borrow::Cow<'static, str>,
+    pub channel: Channel,
     pub pid: i32,
     pub fd: RawFd,
+}
+
+/// Which output pipe (written as "stdout" or "stderr").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Stdout,
+    Stderr,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Stdout => "stdout",
+            Channel::Stderr => "stderr",
+        }
+    }
 }
 
 /// The output pipes of one program being read right now, by raw number: an entry lives
@@ -88,11 +104,21 @@ pub fn spawn_reader(
     on_output: Option<capture::OnOutput>,
 ) {
     let raw = fd.as_raw_fd();
-    readers.borrow_mut().push(ReaderExport {
-        channel: channel.into(),
+    let channel = if channel == "stderr" {
+        Channel::Stderr
+    } else {
+        Channel::Stdout
+    };
+    // Exactly as many entries as pipes (two at most, most of the time): every process
+    // holds this list.
+    let mut list = readers.borrow_mut();
+    list.reserve_exact(1);
+    list.push(ReaderExport {
+        channel,
         pid,
         fd: raw,
     });
+    drop(list);
     let tracked = Tracked {
         readers: readers.clone(),
         fd: raw,

@@ -10,7 +10,7 @@
 //! from weak ones (the task's own, its probes'): when the last strong sender is gone, the
 //! receiver sees the end, so a removed group's tasks end and close their log files.
 
-use std::cell::{Cell, Ref, RefCell};
+use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::rc::Rc;
@@ -179,12 +179,22 @@ impl<T> Watch<T> {
         self.value.borrow()
     }
 
+    /// Change the value without telling anyone; [`changed_now`](Watch::changed_now) tells.
+    pub fn borrow_mut(&self) -> RefMut<'_, T> {
+        self.value.borrow_mut()
+    }
+
+    /// The value changed: waiters are told.
+    pub fn changed_now(&self) {
+        self.version.set(self.version.get() + 1);
+        self.notify.notify_waiters();
+    }
+
     /// Change the value in place; waiters are told if `f` says it changed.
     pub fn send_if_modified(&self, f: impl FnOnce(&mut T) -> bool) -> bool {
         let changed = f(&mut self.value.borrow_mut());
         if changed {
-            self.version.set(self.version.get() + 1);
-            self.notify.notify_waiters();
+            self.changed_now();
         }
         changed
     }

@@ -21,7 +21,9 @@ use std::rc::Rc;
 use tokio::sync::oneshot;
 
 use corral_config::{Config, GroupConfig, ProcessConfig};
-use corral_core::{Hold, Pid, ProcessState, Replaced, Reply, Signal, Snapshot, WaitStatus};
+use corral_core::{
+    Hold, Machine, Pid, ProcessState, Replaced, Reply, Signal, Snapshot, WaitStatus,
+};
 
 use crate::events::EventBus;
 use crate::reaper::Reaper;
@@ -153,7 +155,36 @@ pub struct Spec {
     pub recycle: Rc<health::RecycleToken>,
 }
 
-/// What the API can see of a process at any moment.
+/// What a process task publishes: its state machine itself, its log paths and byte
+/// counters. Readers take a [`Info`] of it when they look; a published copy of the machine's
+/// state, made at every change, would cost ~370 bytes per process and a copy per event.
+/// The task changes the machine only between its awaits, so a reader never sees it
+/// half-way through an event.
+#[derive(Debug)]
+pub struct Published {
+    pub machine: Machine,
+    pub logs: LogPaths,
+    /// Bytes written to stdout and stderr since the daemon started (counted as they come).
+    pub log_bytes: [Rc<std::cell::Cell<u64>>; 2],
+}
+
+impl Published {
+    /// Nothing of this program runs (stopped, and no replacement or retiring process).
+    pub fn quiet(&self) -> bool {
+        self.machine.quiet()
+    }
+
+    /// What the API sees of the process now.
+    pub fn info(&self) -> Info {
+        Info {
+            snapshot: self.machine.snapshot(),
+            logs: self.logs.clone(),
+            log_bytes: self.log_bytes.clone(),
+        }
+    }
+}
+
+/// What the API can see of a process at one moment.
 #[derive(Debug, Clone)]
 pub struct Info {
     pub snapshot: Snapshot,
@@ -276,7 +307,7 @@ impl Command {
 pub struct ProcessHandle {
     pub config: ProcConfig,
     tx: local::Sender<Command>,
-    info: Rc<local::Watch<Info>>,
+    info: Rc<local::Watch<Published>>,
 }
 
 impl ProcessHandle {
@@ -322,15 +353,15 @@ impl ProcessHandle {
     }
 
     pub fn info(&self) -> Info {
-        self.info.borrow().clone()
+        self.info.borrow().info()
     }
 
     pub fn state(&self) -> ProcessState {
-        self.info.borrow().snapshot.state
+        self.info.borrow().machine.state()
     }
 
     /// A receiver of the published info, to be told of every change.
-    pub fn watch(&self) -> Rc<local::Watch<Info>> {
+    pub fn watch(&self) -> Rc<local::Watch<Published>> {
         self.info.clone()
     }
 
@@ -399,6 +430,9 @@ impl ProcessHandle {
 
     /// Wait until `pred` holds for the published info (checked at once, then on changes).
     pub async fn wait_until(&self, pred: impl FnMut(&Info) -> bool) -> Info {
-        self.info.wait_until(pred, Info::clone).await
+        let mut pred = pred;
+        self.info
+            .wait_until(|p| pred(&p.info()), Published::info)
+            .await
     }
 }

@@ -6,7 +6,7 @@
 //! rule is the machine's; this file only does what the machine asks. While nothing happens
 //! it sleeps: no polling, no tick.
 
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -25,7 +25,8 @@ use super::leftovers::{self, Cleanup, Owner};
 use super::local::{self, Watch};
 use super::probe::{self, NotifySocket, NotifyStatus};
 use super::{
-    Command, Info, ProcConfig, ReplaceError, ReplaceReply, Services, Spec, StateChange, StdinError,
+    Command, ProcConfig, Published, ReplaceError, ReplaceReply, Services, Spec, StateChange,
+    StdinError,
 };
 use crate::events::Event as BusEvent;
 use crate::logs::channel::ChannelLog;
@@ -34,17 +35,18 @@ use crate::reaper::Exit;
 use crate::sockets::Listening;
 use crate::sys::{self, procfs};
 
-/// The resolved log file paths of a process (AUTO names filled in).
+/// The resolved log file paths of a process (AUTO names filled in). Shared with the open
+/// log files (one copy of each name per process).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogPaths {
-    pub stdout: Option<String>,
-    pub stderr: Option<String>,
+    pub stdout: Option<Rc<str>>,
+    pub stderr: Option<Rc<str>>,
 }
 
 pub(super) fn start(
     spec: Spec,
     services: Rc<Services>,
-) -> io::Result<(local::Sender<Command>, Rc<Watch<Info>>)> {
+) -> io::Result<(local::Sender<Command>, Rc<Watch<Published>>)> {
     let machine = Machine::new(Settings::from_config(&spec.config));
     let (task, tx, rx, exit_rx, info) = Task::new(spec, services, machine)?;
     // Boxed: the future then holds a pointer, not a second copy of the task's state.
@@ -59,7 +61,7 @@ pub(super) fn restore(
     spec: Spec,
     services: Rc<Services>,
     export: ProcessExport,
-) -> io::Result<(local::Sender<Command>, Rc<Watch<Info>>)> {
+) -> io::Result<(local::Sender<Command>, Rc<Watch<Published>>)> {
     let (mut task, tx, rx, exit_rx, info) = Task::new(spec, services, export.machine)?;
     *task.notify_status.borrow_mut() = export.notify_status;
     for run in export.runs {
@@ -82,7 +84,7 @@ pub(super) fn restore(
             },
         );
     }
-    if let Some(pid) = task.machine.pid() {
+    if let Some(pid) = task.machine().pid() {
         // Exits that happened during the exec are zombies the reaper collects at its
         // first round: the route must be there before that.
         let exits = task.exit_tx.clone();
@@ -125,11 +127,13 @@ pub(super) fn restore(
         let Ok(fd) = sys::handover::adopt_inherited(r.fd) else {
             mainlog::warn(format!(
                 "upgrade: the {} pipe of '{}' (pid {}) was not handed over",
-                r.channel, task.cfg.name, r.pid
+                r.channel.name(),
+                task.cfg.name,
+                r.pid
             ));
             continue;
         };
-        let (channel, log) = if r.channel == "stderr" {
+        let (channel, log) = if r.channel == super::handover::Channel::Stderr {
             ("stderr", task.stderr.clone())
         } else {
             ("stdout", task.stdout.clone())
@@ -138,22 +142,25 @@ pub(super) fn restore(
         spawn_reader(&task.readers, channel, r.pid, fd, log, on_out);
     }
     // What the old corrald was waiting for, this one waits for too.
-    if let Some(pid) = task.machine.probing() {
+    let (probing, checking) = {
+        let m = task.machine();
+        (m.probing(), m.checking())
+    };
+    if let Some(pid) = probing {
         task.execute(Effect::StartProbe { pid });
     }
-    if let Some(pid) = task.machine.checking() {
+    if let Some(pid) = checking {
         task.execute(Effect::RunHealthCheck { pid });
     }
     let cleaning: Vec<Pid> = task
         .runs
         .keys()
         .copied()
-        .filter(|p| task.machine.leftover_signal(*p).is_some())
+        .filter(|p| task.machine().leftover_signal(*p).is_some())
         .collect();
     for of in cleaning {
         let _ = task.self_tx.send(Command::LeftoversMaybeGone(of));
     }
-    task.publish();
     tokio::task::spawn_local(Box::new(task).run(rx, exit_rx));
     Ok((tx, info))
 }
@@ -241,12 +248,12 @@ struct Candidate {
 struct Task {
     cfg: ProcConfig,
     services: Rc<Services>,
-    machine: Machine,
     stdout: Rc<RefCell<ChannelLog>>,
     stderr: Rc<RefCell<ChannelLog>>,
     exit_tx: local::Sender<Exit>,
     self_tx: local::WeakSender<Command>,
-    info_tx: Rc<Watch<Info>>,
+    /// The published state, which holds the machine (see `Published`).
+    info_tx: Rc<Watch<Published>>,
     /// Every process of this program the machine knows of, by pid.
     runs: Runs,
     main: Main,
@@ -293,7 +300,7 @@ impl Task {
         local::Sender<Command>,
         local::Receiver<Command>,
         local::Receiver<Exit>,
-        Rc<Watch<Info>>,
+        Rc<Watch<Published>>,
     )> {
         let Spec {
             config: cfg,
@@ -309,15 +316,10 @@ impl Task {
         } else {
             namespec.into()
         };
-        let open = |channel, c, path: &Option<String>| {
-            let mut log = ChannelLog::open(
-                name.clone(),
-                channel,
-                c,
-                path.as_deref(),
-                services.strip_ansi,
-            )?
-            .labelled(label.clone());
+        let open = |channel, c, path: &Option<Rc<str>>| {
+            let mut log =
+                ChannelLog::open(name.clone(), channel, c, path.clone(), services.strip_ansi)?
+                    .labelled(label.clone());
             // An eventlistener's stdout is its protocol, not output to forward.
             if cfg.is_listener && channel == "stdout" {
                 log = log.unforwarded();
@@ -328,15 +330,14 @@ impl Task {
         let stderr = open("stderr", &cfg.stderr, &paths.stderr)?;
         let (tx, rx) = local::channel();
         let (exit_tx, exit_rx) = local::channel();
-        let info = Watch::new(Info {
-            snapshot: machine.snapshot(),
+        let info = Watch::new(Published {
+            machine,
             logs: paths,
             log_bytes: [stdout.borrow().bytes.clone(), stderr.borrow().bytes.clone()],
         });
         let task = Task {
             cfg,
             services,
-            machine,
             stdout,
             stderr,
             exit_tx,
@@ -363,7 +364,7 @@ impl Task {
         ProcessExport {
             config: corral_config::ProcessConfig::clone(&self.cfg),
             logs: self.info_tx.borrow().logs.clone(),
-            machine: self.machine.clone(),
+            machine: self.machine().clone(),
             main: self.main.pid.map(|pid| MainExport {
                 pid: pid.0,
                 stdin: self.main.stdin.as_ref().map(|f| f.as_raw_fd()),
@@ -394,7 +395,7 @@ impl Task {
         mut exit_rx: local::Receiver<Exit>,
     ) {
         loop {
-            let deadline = self.machine.next_deadline();
+            let deadline = self.machine().next_deadline();
             // Work that may spawn or scan waits for its turn (process/pace.rs).
             tokio::select! {
                 biased;
@@ -427,6 +428,7 @@ impl Task {
     }
 
     fn on_command(&mut self, cmd: Command) {
+        let before = self.machine().snapshot();
         match cmd {
             Command::Activate => {
                 self.feed(Event::Activate);
@@ -474,14 +476,14 @@ impl Task {
                 self.feed(Event::Hold(hold));
             }
             Command::Reconfigure(config, reply) => {
-                let ok = self.machine.quiet();
+                let ok = self.machine().quiet();
                 if ok {
                     self.apply_config(config);
                 }
                 let _ = reply.send(ok);
             }
         }
-        self.publish();
+        self.publish(&before);
     }
 
     fn on_exit(&mut self, exit: Exit) {
@@ -554,12 +556,24 @@ impl Task {
         Some(self.tickets.swap_remove(i).1)
     }
 
-    /// Feed one event and everything its effects lead to; publish the result.
+    fn machine(&self) -> Ref<'_, Machine> {
+        Ref::map(self.info_tx.borrow(), |p| &p.machine)
+    }
+
+    /// The machine, to change it. Held for one call: effects run with no borrow held, as
+    /// what they do may read the published state.
+    fn machine_mut(&self) -> RefMut<'_, Machine> {
+        RefMut::map(self.info_tx.borrow_mut(), |p| &mut p.machine)
+    }
+
+    /// Feed one event and everything its effects lead to; tell the watchers if what they
+    /// can see changed.
     fn feed(&mut self, event: Event) -> Option<Reply> {
+        let before = self.machine().snapshot();
         let mut queue = VecDeque::from([event]);
         let mut reply = None;
         while let Some(ev) = queue.pop_front() {
-            let step = self.machine.handle(ev, now());
+            let step = self.machine_mut().handle(ev, now());
             if reply.is_none() {
                 reply = step.reply;
             }
@@ -569,20 +583,15 @@ impl Task {
                 }
             }
         }
-        self.publish();
+        self.publish(&before);
         reply
     }
 
-    fn publish(&self) {
-        let snapshot = self.machine.snapshot();
-        self.info_tx.send_if_modified(|info| {
-            if info.snapshot == snapshot {
-                false
-            } else {
-                info.snapshot = snapshot;
-                true
-            }
-        });
+    /// Tell the watchers, if what they see is not `before` any more.
+    fn publish(&self, before: &corral_core::Snapshot) {
+        if self.machine().snapshot() != *before {
+            self.info_tx.changed_now();
+        }
     }
 
     /// Adopt a new configuration (a rolling update, or a stopped process reconfigured).
@@ -615,9 +624,9 @@ impl Task {
                     path.clone()
                 }
                 corral_config::LogFile::Auto => None,
-                lf => lf.path().map(str::to_string),
+                lf => lf.path().map(Rc::from),
             };
-            match ChannelLog::open(new.name.as_str(), chan, new_c, new_path.as_deref(), strip) {
+            match ChannelLog::open(new.name.as_str(), chan, new_c, new_path.clone(), strip) {
                 Ok(l) => {
                     let mut l = l.labelled(new.namespec().into());
                     l.bytes = log.borrow().bytes.clone();
@@ -631,7 +640,7 @@ impl Task {
             }
         }
         self.info_tx.send_modify(|i| i.logs = logs);
-        self.machine.set_settings(Settings::from_config(&new));
+        self.machine_mut().set_settings(Settings::from_config(&new));
         self.cfg = new;
     }
 
@@ -843,7 +852,7 @@ impl Task {
 
     /// The watched leftovers of `of` are gone; new ones may have appeared meanwhile.
     fn recheck_leftovers(&mut self, of: Pid) {
-        let Some(sig) = self.machine.leftover_signal(of) else {
+        let Some(sig) = self.machine().leftover_signal(of) else {
             return;
         };
         let procs = self.scan(of);
@@ -859,7 +868,7 @@ impl Task {
 
     fn write_stdin(&mut self, data: &[u8]) -> Result<(), StdinError> {
         let Some(fd) = self.main.stdin.clone() else {
-            return Err(if self.machine.pid().is_some() {
+            return Err(if self.machine().pid().is_some() {
                 StdinError::NoChannel
             } else {
                 StdinError::Closed

@@ -140,14 +140,16 @@ fn all_config_info(sup: &Supervisor) -> Value {
             members.extend(channel(
                 "stdout",
                 &p.stdout,
-                live.as_ref().and_then(|l| l.stdout.clone()),
+                live.as_ref()
+                    .and_then(|l| l.stdout.as_deref().map(str::to_string)),
             ));
             members.push(("stopsignal".into(), Value::Int(p.stopsignal)));
             members.push(("stopwaitsecs".into(), int(p.stopwaitsecs)));
             members.extend(channel(
                 "stderr",
                 &p.stderr,
-                live.as_ref().and_then(|l| l.stderr.clone()),
+                live.as_ref()
+                    .and_then(|l| l.stderr.as_deref().map(str::to_string)),
             ));
             members.push(("serverurl".into(), opt(&p.serverurl)));
             let row = Value::Struct(members);

@@ -65,7 +65,7 @@ pub fn named_process(sup: &Supervisor, name: &str) -> Result<ProcessHandle, RpcE
 /// stderr redirected).
 pub fn process_log(sup: &Supervisor, name: &str, stderr: bool) -> Result<Option<String>, RpcError> {
     let logs = named_process(sup, name)?.info().logs;
-    Ok(if stderr { logs.stderr } else { logs.stdout })
+    Ok(if stderr { logs.stderr } else { logs.stdout }.map(|p| p.to_string()))
 }
 
 /// A log file that must exist to be read: NO_FILE with its path when it does not, a bare

@@ -40,8 +40,8 @@ pub fn process_info(p: &ProcessHandle) -> ProcessInfo {
         state: api::ProcessState::from_code(s.state.code()).unwrap_or(api::ProcessState::Unknown),
         spawnerr: s.spawnerr.clone().unwrap_or_default(),
         exitstatus: s.exitstatus.unwrap_or(0),
-        stdout_logfile: info.logs.stdout.clone().unwrap_or_default(),
-        stderr_logfile: info.logs.stderr.clone().unwrap_or_default(),
+        stdout_logfile: info.logs.stdout.as_deref().unwrap_or_default().to_string(),
+        stderr_logfile: info.logs.stderr.as_deref().unwrap_or_default().to_string(),
         pid: s.pid.map_or(0, |p| p.get()),
         description: String::new(),
     };
