@@ -746,12 +746,12 @@ pub(crate) fn inherit_environment_files(sup: &SupervisordConfig, groups: &mut [G
 pub(crate) fn check_dependencies(l: &mut Loader<'_>, groups: &[GroupConfig]) {
     let sections = l.ini.section_names();
     let kinds = ["program", "fcgi-program", "eventlistener"];
-    let mut checked: Vec<String> = Vec::new();
+    let mut checked: Vec<&str> = Vec::new();
     for p in groups.iter().flat_map(|g| g.processes.iter()) {
-        if p.depends_on.is_empty() || checked.contains(&p.section) {
+        if p.depends_on.is_empty() || checked.contains(&&*p.section) {
             continue;
         }
-        checked.push(p.section.clone());
+        checked.push(&p.section);
         for d in &p.depends_on {
             let found: Vec<&String> = sections
                 .iter()
@@ -813,9 +813,9 @@ pub fn check_environment_files(config: &Config, host: &dyn crate::host::Host) ->
             seen.push(f);
             if let Err(message) = crate::dotenv::read_files(std::slice::from_ref(f), host) {
                 out.push(ConfigError {
-                    file: Some(p.file.clone()),
+                    file: Some(p.file.to_string()),
                     line: None,
-                    section: Some(p.section.clone()),
+                    section: Some(p.section.to_string()),
                     option: None,
                     message,
                     host_dependent: true,
@@ -897,7 +897,7 @@ fn group_section(l: &Loader<'_>, g: &GroupConfig) -> String {
                     .is_some_and(|n| pystr::strip(n) == g.name)
             })
             .unwrap_or_else(|| format!("group:{}", g.name)),
-        (_, Some(p)) => p.section.clone(),
+        (_, Some(p)) => p.section.to_string(),
         (GroupKind::EventListener(_), None) => format!("eventlistener:{}", g.name),
         (GroupKind::FastCgi(_), None) => format!("fcgi-program:{}", g.name),
         (GroupKind::Program, None) => format!("program:{}", g.name),

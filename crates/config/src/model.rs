@@ -9,6 +9,7 @@
 //! to decide whether a group changed (supervisord compares its config objects the same way).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A signal number (`libc::SIGTERM` …). Names are handled by [`crate::signals`].
@@ -322,10 +323,12 @@ pub struct ProcessConfig {
     /// Process name (after `process_name` expansion).
     pub name: String,
     /// Name of the group it belongs to.
-    pub group: String,
+    /// This and the two below are shared by every process of a program (a program of
+    /// `numprocs=1000` holds one copy of each, not a thousand).
+    pub group: Arc<str>,
     /// The section it came from (`program:web`), and the file that holds that section.
-    pub section: String,
-    pub file: String,
+    pub section: Arc<str>,
+    pub file: Arc<str>,
     /// Whether this is an event listener (its stdout is the listener protocol).
     pub is_listener: bool,
     pub command: String,
@@ -343,7 +346,8 @@ pub struct ProcessConfig {
     pub stopwaitsecs: u64,
     pub stopasgroup: bool,
     pub killasgroup: bool,
-    pub exitcodes: Vec<i32>,
+    /// Shared by every process of a program, and with their state machines.
+    pub exitcodes: Arc<[i32]>,
     pub redirect_stderr: bool,
     /// The final additions to the child's environment: `[supervisord] environment` merged
     /// under the program's own.
@@ -577,7 +581,7 @@ impl ProcessConfig {
 
     /// supervisord's namespec: `group:name`, or just `name` when both are equal.
     pub fn namespec(&self) -> String {
-        if self.group == self.name {
+        if *self.group == *self.name {
             self.name.clone()
         } else {
             format!("{}:{}", self.group, self.name)

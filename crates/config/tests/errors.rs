@@ -248,7 +248,7 @@ fn include_rules() {
     );
     let b = c.processes().find(|p| p.name == "b").unwrap();
     assert_eq!(b.command, "/etc/conf.d/b");
-    assert_eq!(b.file, "/etc/conf.d/b.conf");
+    assert_eq!(&*b.file, "/etc/conf.d/b.conf");
     assert!(
         l.corral_warnings
             .iter()

@@ -498,7 +498,7 @@ impl EventBus {
             .pools
             .borrow()
             .iter()
-            .find(|p| p.name == cfg.group)
+            .find(|p| *p.name == *cfg.group)
             .cloned()?;
         let l = {
             let mut r = pool.restored.borrow_mut();
@@ -753,7 +753,7 @@ impl EventBus {
             .pools
             .borrow()
             .iter()
-            .find(|p| p.name == cfg.group)
+            .find(|p| *p.name == *cfg.group)
             .cloned();
         let (Some(pool), Ok(stdin)) = (pool, sys::async_writer(stdin)) else {
             return tokio::task::spawn_local(async {});

@@ -17,7 +17,7 @@ pub fn process_config(name: &str, command: &str) -> ProcessConfig {
     ProcessConfig {
         name: name.into(),
         group: name.into(),
-        section: format!("program:{name}"),
+        section: format!("program:{name}").into(),
         file: "test.conf".into(),
         is_listener: false,
         command: command.into(),
@@ -35,7 +35,7 @@ pub fn process_config(name: &str, command: &str) -> ProcessConfig {
         stopwaitsecs: 10,
         stopasgroup: false,
         killasgroup: false,
-        exitcodes: vec![0],
+        exitcodes: vec![0].into(),
         redirect_stderr: false,
         environment: BTreeMap::new(),
         serverurl: None,

@@ -4,6 +4,7 @@
 //! (`process_num`, its environment) and the values that may use them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::datatypes as dt;
 use crate::model::*;
@@ -16,9 +17,10 @@ use super::{Failed, Loader, Loc, str_map};
 /// What a program section says once for all its processes.
 struct Program {
     name: String,
-    group: String,
+    group: Arc<str>,
+    section: Arc<str>,
     /// The file that holds the section.
-    file: String,
+    file: Arc<str>,
     is_listener: bool,
     lifecycle: Lifecycle,
     redirect_stderr: bool,
@@ -52,7 +54,7 @@ struct Lifecycle {
     stopwaitsecs: u64,
     stopasgroup: bool,
     killasgroup: bool,
-    exitcodes: Vec<i32>,
+    exitcodes: Arc<[i32]>,
 }
 
 const DEFAULT_PROCESS_NAME: &str = "%(program_name)s";
@@ -149,8 +151,9 @@ impl Loader<'_> {
         let extras = corral::ProgramExtras::read(self, s, common, is_listener, sockets);
         Program {
             name,
-            group: group.to_string(),
-            file,
+            group: group.into(),
+            section: s.into(),
+            file: file.into(),
             is_listener,
             lifecycle,
             redirect_stderr,
@@ -210,7 +213,7 @@ impl Loader<'_> {
             stopwaitsecs,
             stopasgroup,
             killasgroup,
-            exitcodes,
+            exitcodes: exitcodes.into(),
         }
     }
 
@@ -327,7 +330,7 @@ impl Loader<'_> {
         Some(ProcessConfig {
             name,
             group: program.group.clone(),
-            section: s.to_string(),
+            section: program.section.clone(),
             file: program.file.clone(),
             is_listener: program.is_listener,
             command,

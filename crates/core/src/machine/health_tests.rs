@@ -483,7 +483,7 @@ fn lifetime_with_jitter_is_spread_over_a_pool() {
     let mut deadlines = Vec::new();
     for (i, pid) in [(0, 100), (1, 101), (2, 102), (3, 103)] {
         let mut h = Harness::new(Settings {
-            name: format!("web:web_{i}"),
+            name: format!("web:web_{i}").into(),
             ..lifetime(3600, 600)
         });
         h.running(pid);

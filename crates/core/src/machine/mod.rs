@@ -69,11 +69,11 @@ pub enum ReadyRule {
 /// What the machine needs to know of a process's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Settings {
-    /// The process name, as it appears in log messages.
-    pub name: String,
+    /// The process name, as it appears in log messages (shared with the process's logs).
+    pub name: std::rc::Rc<str>,
     pub autostart: bool,
     pub autorestart: AutoRestart,
-    pub exitcodes: Vec<i32>,
+    pub exitcodes: std::sync::Arc<[i32]>,
     pub startsecs: u64,
     pub startretries: u64,
     /// How the process is stopped (supervisord: `stopsignal`, `stopwaitsecs`,
@@ -106,7 +106,7 @@ impl Settings {
             },
         };
         Settings {
-            name: p.name.clone(),
+            name: p.name.as_str().into(),
             autostart: p.autostart,
             // A container's main process (`shutdown_on_exit`) is never restarted: its exit
             // ends the daemon, and a restart would only run it again meanwhile.
@@ -398,7 +398,9 @@ enum Phase {
         after: AfterStop,
         /// supervisord's "stopped: NAME (MESSAGE)" line, known once the main process exited
         /// and logged when the stop completes. (bool: was the exit status expected?)
-        report: Option<(bool, String)>,
+        /// Boxed: it is there only for the moment between the exit and the end of the
+        /// stop, and every process's phase would otherwise be its size.
+        report: Option<Box<(bool, String)>>,
     },
     Exited {
         /// `backoff_max`: a crashed process restarts at this moment, not at once.
@@ -1048,7 +1050,7 @@ impl Machine {
                 self.phase = Phase::Stopping {
                     main: None,
                     after,
-                    report: Some((expected, format!("stopped: {name} ({msg})"))),
+                    report: Some(Box::new((expected, format!("stopped: {name} ({msg})")))),
                 };
                 self.finish_stop_if_done(now, step);
             }
@@ -1169,7 +1171,7 @@ impl Machine {
             AfterStop::Stopped | AfterStop::Restart => self.change(Phase::Stopped, true, step),
             AfterStop::Backoff => self.enter_backoff(now, step),
         }
-        if let Some((expected, line)) = report {
+        if let Some((expected, line)) = report.map(|r| *r) {
             let level = if expected { Level::Info } else { Level::Warn };
             step.log(level, line);
         }

@@ -15,7 +15,7 @@ pub(super) fn settings() -> Settings {
         name: "web".into(),
         autostart: true,
         autorestart: AutoRestart::Unexpected,
-        exitcodes: vec![0],
+        exitcodes: vec![0].into(),
         startsecs: 1,
         startretries: 3,
         stop: StopPlan::single(TERM, Duration::from_secs(10)),

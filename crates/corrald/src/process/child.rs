@@ -48,7 +48,8 @@ pub struct Fork<'a> {
     pub fcgi_socket: Option<&'a Listening>,
     pub self_tx: &'a local::WeakSender<Command>,
     pub exit_tx: &'a local::Sender<Exit>,
-    pub notify_status: &'a NotifyStatus,
+    /// Created when first needed (most programs never have a notify socket).
+    pub notify_status: &'a std::cell::OnceCell<NotifyStatus>,
     pub stdout: &'a Rc<RefCell<ChannelLog>>,
     pub stderr: &'a Rc<RefCell<ChannelLog>>,
     /// The task's output readers (for an upgrade's handover).
@@ -122,7 +123,13 @@ impl Fork<'_> {
             extras.watchdog_pid = true;
         }
         if matches!(cfg.readiness, Readiness::Notify) || watchdog.is_some() {
-            match NotifySocket::bind(name, self.self_tx.clone(), self.notify_status.clone()) {
+            match NotifySocket::bind(
+                name,
+                self.self_tx.clone(),
+                self.notify_status
+                    .get_or_init(NotifyStatus::default)
+                    .clone(),
+            ) {
                 Ok(n) => {
                     extras
                         .env
@@ -276,7 +283,7 @@ pub(super) fn output_events(
     }
     let events = services.events.clone();
     let name = cfg.name.clone();
-    let group = cfg.group.clone();
+    let group = cfg.group.to_string();
     Some(Box::new(move |routed: &Routed| {
         if log_events {
             for data in &routed.logged {

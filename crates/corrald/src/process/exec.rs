@@ -230,7 +230,7 @@ fn build(
         env.insert("SUPERVISOR_SERVER_URL".into(), url.into());
     }
     env.insert("SUPERVISOR_PROCESS_NAME".into(), cfg.name.clone());
-    env.insert("SUPERVISOR_GROUP_NAME".into(), cfg.group.clone());
+    env.insert("SUPERVISOR_GROUP_NAME".into(), cfg.group.to_string());
     env.extend(own_env);
     for (k, v) in extras.env {
         env.insert(k, v);

@@ -68,7 +68,7 @@ pub fn scan(owner: &Owner, is_main: &dyn Fn(Pid) -> bool) -> Vec<ProcStat> {
             let [name, group] =
                 procfs::environ_vars(p.pid, ["SUPERVISOR_PROCESS_NAME", "SUPERVISOR_GROUP_NAME"]);
             name.as_deref() == Some(owner.config.name.as_str())
-                && group.as_deref() == Some(owner.config.group.as_str())
+                && group.as_deref() == Some(&*owner.config.group)
         };
         if in_tree || our_orphan {
             found.insert(p.pid);
@@ -133,7 +133,7 @@ pub fn tree(owner: &Owner, is_main: &dyn Fn(Pid) -> bool) -> Vec<Pid> {
         let [name, group] =
             procfs::environ_vars(p, ["SUPERVISOR_PROCESS_NAME", "SUPERVISOR_GROUP_NAME"]);
         if name.as_deref() == Some(owner.config.name.as_str())
-            && group.as_deref() == Some(owner.config.group.as_str())
+            && group.as_deref() == Some(&*owner.config.group)
         {
             found.push(p);
         }

@@ -63,7 +63,9 @@ pub(super) fn restore(
     export: ProcessExport,
 ) -> io::Result<(local::Sender<Command>, Rc<Watch<Published>>)> {
     let (mut task, tx, rx, exit_rx, info) = Task::new(spec, services, export.machine)?;
-    *task.notify_status.borrow_mut() = export.notify_status;
+    if export.notify_status.is_some() {
+        *task.notify_status().borrow_mut() = export.notify_status;
+    }
     for run in export.runs {
         let pid = Pid(run.main);
         let cleanup = Cleanup::with_signaled(&run.signaled);
@@ -107,7 +109,7 @@ pub(super) fn restore(
                     env_value,
                     &task.cfg.name,
                     task.self_tx.clone(),
-                    task.notify_status.clone(),
+                    task.notify_status().clone(),
                     main.pid,
                 )
                 .ok()
@@ -261,7 +263,8 @@ struct Task {
     candidate: Option<Box<Candidate>>,
     /// The configuration a `Replace` being fed asked for (taken by `SpawnCandidate`).
     pending_cfg: Option<ProcConfig>,
-    notify_status: NotifyStatus,
+    /// What a notify socket said in `STATUS=` (created with the first notify socket).
+    notify_status: std::cell::OnceCell<NotifyStatus>,
     fcgi_socket: Option<Rc<Listening>>,
     /// Callers waiting for the replacement they asked for.
     tickets: Vec<(u64, ReplaceReply)>,
@@ -308,8 +311,9 @@ impl Task {
             fcgi_socket,
             recycle,
         } = spec;
-        // Shared by the two channels (and the label is the name, unless in a group).
-        let name: Rc<str> = cfg.name.as_str().into();
+        // Shared by the machine and the two channels (and the label is the name, unless in
+        // a group).
+        let name = machine.settings().name.clone();
         let namespec = cfg.namespec();
         let label = if *namespec == *name {
             name.clone()
@@ -348,7 +352,7 @@ impl Task {
             main: Main::default(),
             candidate: None,
             pending_cfg: None,
-            notify_status: Rc::new(RefCell::new(None)),
+            notify_status: std::cell::OnceCell::new(),
             fcgi_socket,
             tickets: Vec::new(),
             next_ticket: 0,
@@ -385,7 +389,7 @@ impl Task {
                 })
                 .collect(),
             readers: self.readers.borrow().clone(),
-            notify_status: self.notify_status.borrow().clone(),
+            notify_status: self.notify_status.get().and_then(|s| s.borrow().clone()),
         }
     }
 
@@ -554,6 +558,10 @@ impl Task {
     fn take_ticket(&mut self, ticket: u64) -> Option<ReplaceReply> {
         let i = self.tickets.iter().position(|(t, _)| *t == ticket)?;
         Some(self.tickets.swap_remove(i).1)
+    }
+
+    fn notify_status(&self) -> &NotifyStatus {
+        self.notify_status.get_or_init(NotifyStatus::default)
     }
 
     fn machine(&self) -> Ref<'_, Machine> {
@@ -726,7 +734,7 @@ impl Task {
             } => {
                 self.services.events.publish(BusEvent::ProcessState {
                     name: self.cfg.name.clone(),
-                    group: self.cfg.group.clone(),
+                    group: self.cfg.group.to_string(),
                     from,
                     to,
                     expected,
@@ -792,7 +800,7 @@ impl Task {
             Effect::Health { pid, healthy, text } => {
                 self.services.events.publish(BusEvent::ProcessHealth {
                     name: self.cfg.name.clone(),
-                    group: self.cfg.group.clone(),
+                    group: self.cfg.group.to_string(),
                     pid: pid.0,
                     healthy,
                     text,
@@ -802,7 +810,7 @@ impl Task {
             Effect::Recycled { pid, reason, text } => {
                 self.services.events.publish(BusEvent::ProcessRecycled {
                     name: self.cfg.name.clone(),
-                    group: self.cfg.group.clone(),
+                    group: self.cfg.group.to_string(),
                     pid: pid.0,
                     reason: reason.name(),
                     text,

@@ -94,7 +94,7 @@ impl Supervisor {
     pub async fn scale_program(&self, name: &str, n: u32) -> Result<Scaled, ScaleError> {
         let g = self.group(name).ok_or(ScaleError::NoSuchGroup)?;
         let section = match (&g.config.kind, g.config.processes.first()) {
-            (GroupKind::Program | GroupKind::FastCgi(_), Some(p)) => p.section.clone(),
+            (GroupKind::Program | GroupKind::FastCgi(_), Some(p)) => p.section.to_string(),
             (GroupKind::Program, None) => format!("program:{name}"),
             (GroupKind::FastCgi(_), None) => format!("fcgi-program:{name}"),
             (GroupKind::EventListener(_), _) => {
@@ -338,7 +338,7 @@ fn processes_of(config: &Config, name: &str, section: &str) -> Vec<ProcessConfig
         .map(|g| {
             g.processes
                 .iter()
-                .filter(|p| p.section == section)
+                .filter(|p| *p.section == *section)
                 .cloned()
                 .collect()
         })
