@@ -32,6 +32,7 @@ pub mod pypath;
 pub mod pystr;
 pub mod shlex;
 pub mod signals;
+pub mod sparse;
 
 mod corral;
 mod ctl;

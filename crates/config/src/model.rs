@@ -370,8 +370,8 @@ pub struct ProcessConfig {
     pub readiness_timeout: u64,
     /// corral: health checks, the watchdog, recycling and `backoff_max` (all off by
     /// default). `startretries=infinite` is `startretries` = [`STARTRETRIES_INFINITE`].
-    /// Boxed: ~170 bytes per process that most programs leave at the default.
-    pub liveness: Box<Liveness>,
+    /// Sparse: ~170 bytes per process that most programs leave off.
+    pub liveness: crate::sparse::Sparse<Liveness>,
     /// corral: `stopsequence=`, the stop signals in order, each with its wait (`TERM/20,
     /// INT/5`), then SIGKILL. Empty: supervisord's one step, `stopsignal` and
     /// `stopwaitsecs` (see [`ProcessConfig::stop_steps`]).
@@ -422,6 +422,17 @@ pub struct HealthCheck {
     pub retries: u32,
     /// `healthcheck_start_period=`: after RUNNING, failures do not count for this long (0).
     pub start_period: Duration,
+}
+
+impl crate::sparse::Off for Liveness {
+    const OFF: &'static Liveness = &Liveness {
+        healthcheck: None,
+        watchdogsecs: None,
+        max_memory: None,
+        max_lifetime: None,
+        max_lifetime_jitter: Duration::ZERO,
+        backoff_max: None,
+    };
 }
 
 impl Readiness {

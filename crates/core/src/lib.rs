@@ -9,7 +9,6 @@
 pub mod ids;
 pub mod machine;
 pub mod persist;
-pub mod sparse;
 pub mod state;
 pub mod wait;
 
@@ -20,3 +19,6 @@ pub use machine::{
 };
 pub use state::{ProcessState, SupervisorState};
 pub use wait::WaitStatus;
+
+/// Shared with the configuration model, whose corral options are sparse too.
+pub use corral_config::sparse;

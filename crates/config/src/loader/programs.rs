@@ -359,7 +359,7 @@ impl Loader<'_> {
             sockets: program.extras.sockets.clone(),
             readiness,
             readiness_timeout: program.extras.readiness_timeout,
-            liveness: Box::new(Liveness {
+            liveness: crate::sparse::Sparse::new(Liveness {
                 healthcheck,
                 ..program.extras.liveness.clone()
             }),

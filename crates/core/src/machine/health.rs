@@ -54,7 +54,17 @@ pub struct LivenessRules {
     pub backoff_max: Option<Duration>,
 }
 
-impl crate::sparse::Off for LivenessRules {
+impl corral_config::sparse::Off for HealthStatus {
+    const OFF: &'static HealthStatus = &HealthStatus {
+        state: HealthState::Unknown,
+        last_check: None,
+        last_result: String::new(),
+        failures: 0,
+        note: None,
+    };
+}
+
+impl corral_config::sparse::Off for LivenessRules {
     const OFF: &'static LivenessRules = &LivenessRules {
         health: None,
         watchdog: None,
@@ -270,8 +280,10 @@ impl Machine {
         }
         if let Some(pid) = running {
             // A new process: nothing is known of its health yet.
-            self.health.failures = 0;
-            self.health.state = HealthState::Unknown;
+            self.health.update(|h| {
+                h.failures = 0;
+                h.state = HealthState::Unknown;
+            });
             self.running_since = Some(now.mono);
             // Without liveness options the watch has no timer: it only remembers the pid.
             self.watch = Some(Watch::arm(

@@ -84,7 +84,7 @@ pub struct Settings {
     pub readiness_timeout: u64,
     /// corral's liveness rules (all off by default).
     /// Sparse: a few hundred bytes per process that most programs leave off.
-    pub liveness: crate::sparse::Sparse<LivenessRules>,
+    pub liveness: corral_config::sparse::Sparse<LivenessRules>,
     /// The program runs on corral sockets: a liveness restart replaces it the rolling way
     /// (the new process ready before the old one stops) instead of stopping it first.
     pub rolling_restart: bool,
@@ -133,7 +133,7 @@ impl Settings {
             stopdescendants: p.stopdescendants,
             ready,
             readiness_timeout: p.readiness_timeout,
-            liveness: crate::sparse::Sparse::new(LivenessRules::from_config(&p.liveness)),
+            liveness: corral_config::sparse::Sparse::new(LivenessRules::from_config(&p.liveness)),
             rolling_restart: !p.sockets.is_empty(),
         }
     }
@@ -458,7 +458,8 @@ pub struct Machine {
     /// The liveness timers of the RUNNING main process (none exist otherwise).
     watch: Option<Watch>,
     /// What the health checks and the watchdog found.
-    health: HealthStatus,
+    /// Sparse: nothing is known of the health of a process nothing checks.
+    health: corral_config::sparse::Sparse<HealthStatus>,
     /// A liveness restart (health, watchdog, memory, lifetime) under way.
     /// Boxed, like the other corral-only parts below: a program that uses none of corral's
     /// options pays a pointer for each, not its size (thousands of processes add up).
@@ -533,7 +534,7 @@ impl Machine {
             entered_running: 0,
             entered_stopped: 0,
             watch: None,
-            health: HealthStatus::default(),
+            health: Default::default(),
             restart: None,
             recycle_wait: None,
             restarts: RestartCounts::default(),
@@ -683,8 +684,10 @@ impl Machine {
                 step.reply = Some(reply);
             }
             Event::Stop => {
-                self.health.note = None;
-                self.health.state = HealthState::Unknown;
+                self.health.update(|h| {
+                    h.note = None;
+                    h.state = HealthState::Unknown;
+                });
                 if let Some(reply) = self.cancel_deferred(&mut step) {
                     if self.state().is_stopped() {
                         step.reply = Some(reply);

@@ -29,6 +29,24 @@ impl<T: Off> Sparse<T> {
     pub fn is_set(&self) -> bool {
         self.0.is_some()
     }
+
+    /// Change the value; unlike a write through `DerefMut`, a change that leaves it off
+    /// (a reset of what was never set) allocates nothing.
+    pub fn update(&mut self, f: impl FnOnce(&mut T))
+    where
+        T: Clone,
+    {
+        match &mut self.0 {
+            Some(v) => f(v),
+            None => {
+                let mut v = T::OFF.clone();
+                f(&mut v);
+                if v != *T::OFF {
+                    self.0 = Some(Box::new(v));
+                }
+            }
+        }
+    }
 }
 
 impl<T: Off> Default for Sparse<T> {
@@ -97,6 +115,17 @@ mod tests {
             .a,
             Some(1)
         );
+    }
+
+    #[test]
+    fn an_update_that_leaves_it_off_allocates_nothing() {
+        let mut s = Sparse::<Rules>::default();
+        s.update(|r| r.a = None);
+        assert!(!s.is_set());
+        s.update(|r| r.a = Some(2));
+        assert!(s.is_set());
+        s.update(|r| r.a = None);
+        assert_eq!(s.a, None);
     }
 
     #[test]
