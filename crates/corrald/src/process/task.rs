@@ -1001,3 +1001,26 @@ fn write_all_nonblocking(fd: &OwnedFd, data: &[u8]) -> Result<(), StdinError> {
     });
     Ok(())
 }
+
+/// Every process holds one of each of these, thousands of times over: the daemon's memory
+/// per process is measured by `bench/run` (docs/PERFORMANCE.md, "Scale"). A change that
+/// grows one should be a choice made knowingly: what most programs leave unset belongs in
+/// a box or a `Sparse`.
+#[cfg(all(test, target_pointer_width = "64"))]
+mod size_budget {
+    use std::mem::size_of;
+
+    #[test]
+    fn per_process_types_stay_within_their_budget() {
+        for (name, size, budget) in [
+            ("Task", size_of::<super::Task>(), 240),
+            ("Published", size_of::<super::Published>(), 592),
+            ("Machine", size_of::<corral_core::Machine>(), 544),
+            ("ChannelLog", size_of::<crate::logs::channel::ChannelLog>(), 144),
+            ("Run", size_of::<super::Run>(), 152),
+            ("ProcessConfig", size_of::<corral_config::ProcessConfig>(), 520),
+        ] {
+            assert!(size <= budget, "{name} is {size} bytes, over its budget of {budget}");
+        }
+    }
+}
