@@ -125,7 +125,7 @@ pub fn to_json(v: &Value) -> serde_json::Value {
         Value::Struct(members) => J::Object(
             members
                 .iter()
-                .map(|(k, v)| (k.clone(), to_json(v)))
+                .map(|(k, v)| (k.to_string(), to_json(v)))
                 .collect(),
         ),
         Value::Nil => J::Null,

@@ -1016,11 +1016,22 @@ mod size_budget {
             ("Task", size_of::<super::Task>(), 240),
             ("Published", size_of::<super::Published>(), 592),
             ("Machine", size_of::<corral_core::Machine>(), 544),
-            ("ChannelLog", size_of::<crate::logs::channel::ChannelLog>(), 144),
+            (
+                "ChannelLog",
+                size_of::<crate::logs::channel::ChannelLog>(),
+                144,
+            ),
             ("Run", size_of::<super::Run>(), 152),
-            ("ProcessConfig", size_of::<corral_config::ProcessConfig>(), 520),
+            (
+                "ProcessConfig",
+                size_of::<corral_config::ProcessConfig>(),
+                520,
+            ),
         ] {
-            assert!(size <= budget, "{name} is {size} bytes, over its budget of {budget}");
+            assert!(
+                size <= budget,
+                "{name} is {size} bytes, over its budget of {budget}"
+            );
         }
     }
 }

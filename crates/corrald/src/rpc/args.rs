@@ -194,7 +194,7 @@ pub fn multicall_params(v: Option<&Value>) -> Option<Vec<Value>> {
                 .map(|c| Value::String(c.to_string()))
                 .collect(),
         ),
-        Some(Value::Struct(m)) => Some(m.iter().map(|(k, _)| Value::from(k.as_str())).collect()),
+        Some(Value::Struct(m)) => Some(m.iter().map(|(k, _)| Value::from(&**k)).collect()),
         Some(_) => None,
     }
 }

@@ -137,12 +137,7 @@ mod tests {
     #[test]
     fn value_layout_matches_supervisord() {
         let v = sample().to_value();
-        let keys: Vec<&str> = v
-            .as_struct()
-            .unwrap()
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .collect();
+        let keys: Vec<&str> = v.as_struct().unwrap().iter().map(|(k, _)| &**k).collect();
         assert_eq!(
             keys,
             [

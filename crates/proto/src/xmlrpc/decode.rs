@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::value::Value;
+use super::value::{Key, Value};
 use super::xml::{Token, Tokenizer, decode_document, is_whitespace};
 
 /// The deepest element nesting accepted. Each array level costs 3 elements
@@ -183,7 +183,7 @@ enum Frame {
         items: Vec<Value>,
     },
     Struct {
-        members: Vec<(String, Value)>,
+        members: Vec<(Key, Value)>,
         index: Option<HashMap<String, usize>>,
     },
     Member {
@@ -550,7 +550,7 @@ fn deliver(parent: &mut Frame, product: Product) -> Result<(), String> {
 
 /// Python dict semantics: a repeated name replaces the value but keeps the first position.
 fn insert_member(
-    members: &mut Vec<(String, Value)>,
+    members: &mut Vec<(Key, Value)>,
     index: &mut Option<HashMap<String, usize>>,
     name: String,
     value: Value,
@@ -560,7 +560,7 @@ fn insert_member(
             members
                 .iter()
                 .enumerate()
-                .map(|(i, (k, _))| (k.clone(), i))
+                .map(|(i, (k, _))| (k.to_string(), i))
                 .collect(),
         );
     }
@@ -574,7 +574,7 @@ fn insert_member(
             if let Some(map) = index {
                 map.insert(name.clone(), members.len());
             }
-            members.push((name, value));
+            members.push((Key::Owned(name), value));
         }
     }
 }
@@ -797,8 +797,8 @@ mod tests {
         let v = one_param(&xml).unwrap();
         let members = v.as_struct().unwrap();
         assert_eq!(members.len(), 40);
-        assert_eq!(members[0], ("k0".to_owned(), Value::Int(80)));
-        assert_eq!(members[39], ("k39".to_owned(), Value::Int(79)));
+        assert_eq!(members[0], ("k0".into(), Value::Int(80)));
+        assert_eq!(members[39], ("k39".into(), Value::Int(79)));
     }
 
     #[test]

@@ -33,8 +33,8 @@ pub fn encode_fault(code: i32, text: &str) -> Vec<u8> {
     write_value(
         &mut out,
         &Value::Struct(vec![
-            ("faultCode".to_owned(), Value::Int(code)),
-            ("faultString".to_owned(), Value::String(text.to_owned())),
+            ("faultCode".into(), Value::Int(code)),
+            ("faultString".into(), Value::String(text.to_owned())),
         ]),
     );
     out.push_str("</fault>\n</methodResponse>\n");

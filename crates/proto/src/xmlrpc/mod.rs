@@ -15,4 +15,4 @@ pub use decode::{Call, DecodeError, FaultResponse, MAX_DEPTH, parse_call, parse_
 pub use encode::{encode_call, encode_fault, encode_response, write_value};
 pub use float::python_repr;
 pub use text::{REPLACEMENT, is_xml_char, xml_safe_str, xml_safe_text};
-pub use value::Value;
+pub use value::{Key, Value};

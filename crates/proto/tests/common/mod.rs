@@ -261,7 +261,7 @@ impl Rng {
                         members.push((k, v));
                     }
                 }
-                Value::Struct(members)
+                Value::from(members)
             }
         }
     }

@@ -21,7 +21,7 @@ pub fn to_json(v: &Value) -> Json {
         Value::Struct(members) => Json::Object(
             members
                 .iter()
-                .map(|(k, v)| (k.clone(), to_json(v)))
+                .map(|(k, v)| (k.to_string(), to_json(v)))
                 .collect(),
         ),
         Value::Nil => Json::Null,

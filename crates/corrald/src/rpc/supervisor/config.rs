@@ -152,7 +152,7 @@ fn all_config_info(sup: &Supervisor) -> Value {
                     .and_then(|l| l.stderr.as_deref().map(str::to_string)),
             ));
             members.push(("serverurl".into(), opt(&p.serverurl)));
-            let row = Value::Struct(members);
+            let row = Value::from(members);
             rows.push((p.name.clone(), row));
         }
     }
