@@ -70,12 +70,25 @@ impl Loader<'_> {
                 None => return Ok(None),
             },
         };
-        if !do_expand {
+        // Without a `%`, Python's `%` formatting returns the string as it is. Most values
+        // have none, and the merged expansions below cost a copy of the environment: for
+        // every option of every process, that was most of the time a configuration of
+        // 1,000 processes took to load.
+        if !do_expand || !raw.contains('%') {
             return Ok(Some(raw));
         }
-        let mut combined = self.environ.clone();
-        combined.extend(names.iter().map(|(k, v)| (k.clone(), v.clone())));
-        match pyformat::expand(&raw, &combined, &format!("{section}.{key}")) {
+        // A process's names already hold the environment (`ENV_*`): then they are the
+        // merged map as they are, and nothing is copied.
+        let merged;
+        let combined = if self.environ.iter().all(|(k, v)| names.get(k) == Some(v)) {
+            names
+        } else {
+            let mut m = self.environ.clone();
+            m.extend(names.iter().map(|(k, v)| (k.clone(), v.clone())));
+            merged = m;
+            &merged
+        };
+        match pyformat::expand(&raw, combined, &format!("{section}.{key}")) {
             Ok(v) => Ok(Some(v)),
             Err(e) => {
                 let loc = self.loc(section, key);
