@@ -13,8 +13,18 @@ pub trait Off: Sized + PartialEq + 'static {
     const OFF: &'static Self;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Sparse<T: Off>(Option<Box<T>>);
+
+/// By value: an unset `Sparse` equals one that holds its `OFF` value (after a write through
+/// `DerefMut` that left it off). Configurations are compared this way to tell what changed.
+impl<T: Off> PartialEq for Sparse<T> {
+    fn eq(&self, other: &Sparse<T>) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: Off + Eq> Eq for Sparse<T> {}
 
 impl<T: Off> Sparse<T> {
     pub fn new(value: T) -> Sparse<T> {
@@ -126,6 +136,23 @@ mod tests {
         assert!(s.is_set());
         s.update(|r| r.a = None);
         assert_eq!(s.a, None);
+    }
+
+    #[test]
+    fn equality_is_by_value() {
+        let mut written = Sparse::<Rules>::default();
+        // A write through `DerefMut` allocates, even one that leaves the value off.
+        let rules: &mut Rules = &mut written;
+        rules.b.clear();
+        assert!(written.is_set());
+        assert_eq!(written, Sparse::default());
+        assert_ne!(
+            written,
+            Sparse::new(Rules {
+                a: Some(1),
+                b: vec![]
+            })
+        );
     }
 
     #[test]

@@ -19,6 +19,3 @@ pub use machine::{
 };
 pub use state::{ProcessState, SupervisorState};
 pub use wait::WaitStatus;
-
-/// Shared with the configuration model, whose corral options are sparse too.
-pub use corral_config::sparse;

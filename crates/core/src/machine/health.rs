@@ -22,6 +22,7 @@
 use std::time::{Duration, Instant};
 
 use corral_config::Liveness;
+use corral_config::sparse::Off;
 
 use super::{Effect, Level, Machine, Now, Phase, Pid, RestartReason, Step};
 
@@ -54,7 +55,7 @@ pub struct LivenessRules {
     pub backoff_max: Option<Duration>,
 }
 
-impl corral_config::sparse::Off for HealthStatus {
+impl Off for HealthStatus {
     const OFF: &'static HealthStatus = &HealthStatus {
         state: HealthState::Unknown,
         last_check: None,
@@ -64,7 +65,7 @@ impl corral_config::sparse::Off for HealthStatus {
     };
 }
 
-impl corral_config::sparse::Off for LivenessRules {
+impl Off for LivenessRules {
     const OFF: &'static LivenessRules = &LivenessRules {
         health: None,
         watchdog: None,

@@ -35,6 +35,7 @@ pub mod stop;
 
 use std::time::{Duration, Instant};
 
+use corral_config::sparse::Sparse;
 use corral_config::{AutoRestart, ProcessConfig, Readiness, STARTRETRIES_INFINITE};
 
 pub use crate::ids::{Pid, Signal};
@@ -84,7 +85,7 @@ pub struct Settings {
     pub readiness_timeout: u64,
     /// corral's liveness rules (all off by default).
     /// Sparse: a few hundred bytes per process that most programs leave off.
-    pub liveness: corral_config::sparse::Sparse<LivenessRules>,
+    pub liveness: Sparse<LivenessRules>,
     /// The program runs on corral sockets: a liveness restart replaces it the rolling way
     /// (the new process ready before the old one stops) instead of stopping it first.
     pub rolling_restart: bool,
@@ -133,7 +134,7 @@ impl Settings {
             stopdescendants: p.stopdescendants,
             ready,
             readiness_timeout: p.readiness_timeout,
-            liveness: corral_config::sparse::Sparse::new(LivenessRules::from_config(&p.liveness)),
+            liveness: Sparse::new(LivenessRules::from_config(&p.liveness)),
             rolling_restart: !p.sockets.is_empty(),
         }
     }
@@ -459,7 +460,7 @@ pub struct Machine {
     watch: Option<Watch>,
     /// What the health checks and the watchdog found.
     /// Sparse: nothing is known of the health of a process nothing checks.
-    health: corral_config::sparse::Sparse<HealthStatus>,
+    health: Sparse<HealthStatus>,
     /// A liveness restart (health, watchdog, memory, lifetime) under way.
     /// Boxed, like the other corral-only parts below: a program that uses none of corral's
     /// options pays a pointer for each, not its size (thousands of processes add up).

@@ -15,7 +15,7 @@ use super::Command;
 use super::ProcConfig;
 use super::Services;
 use super::exec::{self, PlanExtras};
-use super::handover::{Readers, spawn_reader};
+use super::handover::{Channel, Readers, spawn_reader};
 use super::leftovers::Owner;
 use super::local;
 use super::probe::{NotifySocket, NotifyStatus};
@@ -202,7 +202,7 @@ impl Fork<'_> {
             let on_out = output_events(self.services, cfg, "stdout", pid);
             spawn_reader(
                 self.readers,
-                "stdout",
+                Channel::Stdout,
                 pid,
                 stdout_r,
                 self.stdout.clone(),
@@ -215,7 +215,14 @@ impl Fork<'_> {
         if let Some(r) = stderr_r {
             let _ = sys::set_nonblocking(&r, true);
             let on_out = output_events(self.services, cfg, "stderr", pid);
-            spawn_reader(self.readers, "stderr", pid, r, self.stderr.clone(), on_out);
+            spawn_reader(
+                self.readers,
+                Channel::Stderr,
+                pid,
+                r,
+                self.stderr.clone(),
+                on_out,
+            );
         }
         Ok(child)
     }

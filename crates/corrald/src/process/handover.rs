@@ -97,18 +97,13 @@ impl Drop for Tracked {
 /// Read `fd` into `log` (logs/capture.rs) as one of `readers`.
 pub fn spawn_reader(
     readers: &Readers,
-    channel: &'static str,
+    channel: Channel,
     pid: i32,
     fd: OwnedFd,
     log: Rc<RefCell<ChannelLog>>,
     on_output: Option<capture::OnOutput>,
 ) {
     let raw = fd.as_raw_fd();
-    let channel = if channel == "stderr" {
-        Channel::Stderr
-    } else {
-        Channel::Stdout
-    };
     // Exactly as many entries as pipes (two at most, most of the time): every process
     // holds this list.
     let mut list = readers.borrow_mut();

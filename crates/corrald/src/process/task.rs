@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use corral_core::{Effect, Event, Level, Machine, Now, Pid, Reply, Settings, Signal};
 
 use super::child::{Child, Fork};
-use super::handover::{MainExport, ProcessExport, Readers, RunExport, spawn_reader};
+use super::handover::{Channel, MainExport, ProcessExport, Readers, RunExport, spawn_reader};
 use super::health::{self, RecycleMember};
 use super::leftovers::{self, Cleanup, Owner};
 use super::local::{self, Watch};
@@ -135,13 +135,13 @@ pub(super) fn restore(
             ));
             continue;
         };
-        let (channel, log) = if r.channel == super::handover::Channel::Stderr {
-            ("stderr", task.stderr.clone())
-        } else {
-            ("stdout", task.stdout.clone())
+        let log = match r.channel {
+            Channel::Stdout => task.stdout.clone(),
+            Channel::Stderr => task.stderr.clone(),
         };
-        let on_out = super::child::output_events(&task.services, &task.cfg, channel, r.pid);
-        spawn_reader(&task.readers, channel, r.pid, fd, log, on_out);
+        let on_out =
+            super::child::output_events(&task.services, &task.cfg, r.channel.name(), r.pid);
+        spawn_reader(&task.readers, r.channel, r.pid, fd, log, on_out);
     }
     // What the old corrald was waiting for, this one waits for too.
     let (probing, checking) = {
@@ -432,7 +432,6 @@ impl Task {
     }
 
     fn on_command(&mut self, cmd: Command) {
-        let before = self.machine().snapshot();
         match cmd {
             Command::Activate => {
                 self.feed(Event::Activate);
@@ -487,7 +486,6 @@ impl Task {
                 let _ = reply.send(ok);
             }
         }
-        self.publish(&before);
     }
 
     fn on_exit(&mut self, exit: Exit) {
@@ -647,8 +645,9 @@ impl Task {
                 )),
             }
         }
-        self.info_tx.send_modify(|i| i.logs = logs);
         self.machine_mut().set_settings(Settings::from_config(&new));
+        // The one change outside `feed`: the watchers are told here.
+        self.info_tx.send_modify(|i| i.logs = logs);
         self.cfg = new;
     }
 
